@@ -19,7 +19,7 @@ from webhooks.outbox import record_event
 from .audit import record_audit
 from .db import utcnow
 from .models import Invoice, Payment
-from .state import TERMINAL, InvoiceStatus, PaymentStatus, allowed_sources
+from .state import InvoiceStatus, PaymentStatus, allowed_sources, is_terminal
 
 Entity = Invoice | Payment
 
@@ -46,7 +46,7 @@ def transition(
         return False
     now = utcnow()
     changes: dict[str, Any] = {"status": to, "updated_at": now, **(values or {})}
-    if isinstance(entity, Payment) and to in TERMINAL:
+    if isinstance(entity, Payment) and is_terminal(to):
         changes.setdefault("finished_at", now)
     result = session.execute(
         update(model)
