@@ -6,10 +6,13 @@ import base64
 import binascii
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from flask import current_app
 from sqlalchemy.orm import Session
+
+from webhooks.outbox import record_event
 
 from . import repository
 from .audit import record_audit
@@ -79,8 +82,6 @@ def create_invoice(session: Session, agency: Agency, command: CreateInvoice, *, 
         agency_id=agency.id,
         detail={"total": invoice.total, "reference": invoice.reference},
     )
-    from webhooks.outbox import record_event
-
     record_event(
         session,
         agency_id=agency.id,
@@ -169,7 +170,7 @@ def expire_invoices(session: Session, *, now: datetime | None = None, limit: int
     expired = 0
     for invoice in repository.list_expirable_invoices(session, now, limit):
         if transition(
-            session, invoice, InvoiceStatus.EXPIRED, actor="system:expiry", event_data=lambda i=invoice: invoice_data(i)
+            session, invoice, InvoiceStatus.EXPIRED, actor="system:expiry", event_data=partial(invoice_data, invoice)
         ):
             _close_unstarted_payments(session, invoice, PaymentStatus.EXPIRED, actor="system:expiry")
             expired += 1
@@ -182,4 +183,4 @@ def _close_unstarted_payments(session: Session, invoice: Invoice, to: PaymentSta
     from .attempts import payment_data
 
     for payment in repository.list_payments(session, invoice.id, statuses=[PaymentStatus.CREATED]):
-        transition(session, payment, to, actor=actor, event_data=lambda p=payment: payment_data(p, invoice))
+        transition(session, payment, to, actor=actor, event_data=partial(payment_data, payment, invoice))
