@@ -18,6 +18,8 @@ from celery.schedules import crontab
 from flask import Flask
 from kombu import Queue
 
+from .config import INSTANCE_DIR
+
 #: local time of the service, used by the beat schedule
 TIMEZONE = "Asia/Ho_Chi_Minh"
 
@@ -43,6 +45,7 @@ class TaskNames:
     WEBHOOKS_PURGE_ATTEMPTS = "webhooks-purge-attempts"
     PAYMENTS_MOP_UP = "payments-mop-up"
     INVOICES_EXPIRE = "invoices-expire"
+    IDEMPOTENCY_REAP = "idempotency-keys-reap"
     RECONCILIATION_DAILY = "reconciliation-daily"
 
 
@@ -71,6 +74,11 @@ def beat_schedule(sweep_seconds: float = 10.0) -> dict[str, dict[str, Any]]:
         TaskNames.RECONCILIATION_DAILY: {
             "task": TaskNames.RECONCILIATION_DAILY,
             "schedule": crontab(hour=6, minute=30),  # after providers publish yesterday's file
+            "options": {"queue": QueueNames.PERIODIC},
+        },
+        TaskNames.IDEMPOTENCY_REAP: {
+            "task": TaskNames.IDEMPOTENCY_REAP,
+            "schedule": crontab(hour=3, minute=0),
             "options": {"queue": QueueNames.PERIODIC},
         },
         TaskNames.WEBHOOKS_PURGE_ATTEMPTS: {
@@ -130,7 +138,7 @@ def init_celery(app: Flask) -> Celery:
             with app.app_context():
                 return self.run(*args, **kwargs)
 
-    settings = default_celery_config(app.instance_path, app.config)
+    settings = default_celery_config(str(INSTANCE_DIR), app.config)
     settings.update(app.config.get("CELERY", {}))
     if settings["broker_url"] == "filesystem://":
         for key in ("data_folder_in", "control_folder"):

@@ -1,0 +1,211 @@
+"""The delivery pipeline over the database: fan out events, build each attempt, record its result.
+
+None of these functions commits or does network I/O; :mod:`.runner` strings them
+together with the commits and the HTTP attempt in between.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from webhooks.models import OutboxEvent
+
+from . import repository
+from .models import TEST_EVENT_TYPE, DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from .repository import Claim
+from .schedule import next_retry_delay
+from .sender import AttemptOutcome, AttemptResult, OutgoingRequest
+from .signing import SigningKeys, webhook_headers
+
+logger = logging.getLogger(__name__)
+
+#: events older than this are not fanned out any more (a new endpoint does not get history)
+DISPATCH_HORIZON = timedelta(days=3)
+_ERROR_LIMIT = 300
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A claimed delivery ready to send, or the reason it must not be sent."""
+
+    claim: Claim
+    request: OutgoingRequest | None
+    skip_reason: str | None = None
+
+
+def event_body(event: OutboxEvent) -> str:
+    """Serialise the event envelope exactly as sent (and signed): ``{id, type, created_at, data}``."""
+    envelope = {
+        "id": event.id,
+        "type": event.event_type,
+        "created_at": event.created_at.isoformat().replace("+00:00", "Z"),
+        "data": event.data,
+    }
+    return json.dumps(envelope, separators=(",", ":"), ensure_ascii=False)
+
+
+def dispatch_events(
+    session: Session, now: datetime, limit: int, event_ids: list[str] | None = None
+) -> list[int]:
+    """Fan new outbox events out into one pending delivery per subscribed endpoint; return their ids."""
+    events = repository.undispatched_events(session, now - DISPATCH_HORIZON, limit, event_ids)
+    mine = repository.mark_dispatched(session, [e.id for e in events], now)
+    events = [e for e in events if e.id in mine]
+    if not events:
+        return []
+    by_agency: dict[int, list[WebhookEndpoint]] = defaultdict(list)
+    for endpoint in repository.enabled_endpoints(session, {e.agency_id for e in events}):
+        by_agency[endpoint.agency_id].append(endpoint)
+    deliveries = [
+        _new_delivery(event.id, endpoint.id, now)
+        for event in events
+        for endpoint in by_agency[event.agency_id]
+        if event.event_type in endpoint.event_types
+    ]
+    session.add_all(deliveries)
+    session.flush()
+    return [d.id for d in deliveries]
+
+
+def add_test_delivery(session: Session, endpoint: WebhookEndpoint, event: OutboxEvent, now: datetime) -> int:
+    """Attach a ``webhook.test`` event to one endpoint only; return the delivery id."""
+    assert event.event_type == TEST_EVENT_TYPE
+    repository.mark_dispatched(session, [event.id], now)
+    delivery = _new_delivery(event.id, endpoint.id, now)
+    session.add(delivery)
+    session.flush()
+    return delivery.id
+
+
+def prepare(session: Session, claim: Claim, now: datetime) -> Prepared:
+    """Build the signed request for a claimed delivery, or say why it must be skipped."""
+    delivery = session.get(WebhookDelivery, claim.delivery_id, populate_existing=True)
+    assert delivery is not None
+    endpoint = session.get(WebhookEndpoint, delivery.endpoint_id, populate_existing=True)
+    event = session.get(OutboxEvent, delivery.event_id)
+    assert endpoint is not None and event is not None
+    if not endpoint.enabled:
+        return Prepared(
+            claim, None, skip_reason=f"endpoint disabled: {endpoint.disabled_reason or 'by owner'}"
+        )
+    body = event_body(event)
+    keys = SigningKeys(endpoint.secret, endpoint.previous_secret, endpoint.previous_secret_expires_at)
+    headers = webhook_headers(event.id, now, body, keys.active(now))
+    return Prepared(claim, OutgoingRequest(endpoint.url, body.encode("utf-8"), headers))
+
+
+def record_skip(session: Session, claim: Claim, reason: str, now: datetime) -> bool:
+    """Close a claimed delivery as skipped without an attempt."""
+    return repository.finish_claim(
+        session,
+        claim,
+        {
+            "status": DeliveryStatus.SKIPPED,
+            "lease_expires_at": None,
+            "last_error": reason[:_ERROR_LIMIT],
+            "updated_at": now,
+            "finished_at": now,
+        },
+    )
+
+
+def record_attempt(
+    session: Session,
+    claim: Claim,
+    result: AttemptResult,
+    started_at: datetime,
+    now: datetime,
+    rng: random.Random | None = None,
+) -> DeliveryStatus | None:
+    """Log the attempt and move the delivery on; None if the claim was lost meanwhile."""
+    delivery = session.get(WebhookDelivery, claim.delivery_id, populate_existing=True)
+    assert delivery is not None
+    session.add(
+        WebhookAttempt(
+            delivery_id=claim.delivery_id,
+            attempt_number=delivery.attempt_count + 1,
+            started_at=started_at,
+            latency_ms=result.latency_ms,
+            outcome=result.outcome,
+            status_code=result.status_code,
+            error=(result.error or "")[:_ERROR_LIMIT] or None,
+            response_excerpt=result.response_excerpt,
+            address=result.address,
+        )
+    )
+    values: dict[str, Any] = {
+        "attempt_count": delivery.attempt_count + 1,
+        "last_status_code": result.status_code,
+        "last_error": (result.error or "")[:_ERROR_LIMIT] or None,
+        "lease_expires_at": None,
+        "updated_at": now,
+    }
+    status = _next_status(session, delivery, result, now, values, rng)
+    values["status"] = status
+    if status not in (DeliveryStatus.PENDING, DeliveryStatus.IN_FLIGHT):
+        values["finished_at"] = now
+    if not repository.finish_claim(session, claim, values):
+        logger.warning(
+            "Delivery %s claim %s lost before its result was recorded", claim.delivery_id, claim.token
+        )
+        return None
+    if status is DeliveryStatus.DEAD:
+        logger.warning(
+            "Webhook delivery %s is dead after %s attempts",
+            delivery.id,
+            values["attempt_count"],
+            extra={"delivery_id": delivery.id, "endpoint_id": delivery.endpoint_id, "alert": True},
+        )
+    return status
+
+
+def _next_status(
+    session: Session,
+    delivery: WebhookDelivery,
+    result: AttemptResult,
+    now: datetime,
+    values: dict[str, Any],
+    rng: random.Random | None,
+) -> DeliveryStatus:
+    if result.outcome is AttemptOutcome.SUCCEEDED:
+        return DeliveryStatus.SUCCEEDED
+    if result.outcome is AttemptOutcome.BLOCKED:
+        return DeliveryStatus.SKIPPED
+    if result.outcome is AttemptOutcome.GONE:
+        endpoint = session.get(WebhookEndpoint, delivery.endpoint_id)
+        assert endpoint is not None
+        endpoint.enabled = False
+        endpoint.disabled_reason = "receiver answered 410 Gone"
+        endpoint.updated_at = now
+        logger.warning("Webhook endpoint %s disabled: receiver answered 410", endpoint.id)
+        values["last_error"] = "410 Gone: endpoint disabled"
+        return DeliveryStatus.DEAD
+    failed = delivery.failed_attempts + 1
+    values["failed_attempts"] = failed
+    wait = next_retry_delay(failed, retry_after=result.retry_after, rng=rng)
+    if wait is None:
+        return DeliveryStatus.DEAD
+    values["next_attempt_at"] = now + wait
+    return DeliveryStatus.PENDING
+
+
+def _new_delivery(event_id: str, endpoint_id: int, now: datetime) -> WebhookDelivery:
+    return WebhookDelivery(
+        event_id=event_id,
+        endpoint_id=endpoint_id,
+        status=DeliveryStatus.PENDING,
+        next_attempt_at=now,
+        claim_token=0,
+        attempt_count=0,
+        failed_attempts=0,
+        created_at=now,
+        updated_at=now,
+    )
