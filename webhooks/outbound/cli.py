@@ -97,8 +97,7 @@ def send_test(endpoint_id: int) -> None:
     settings = outbound_settings(current_app.config)
     claims = repository.claim_ids(session, [delivery_id], utcnow(), utcnow() + settings.claim_lease)
     session.commit()
-    for claim in claims:
-        runner.deliver(session, claim, settings, configured_resolver(current_app.extensions), utcnow)
+    runner.deliver(session, claims, settings, configured_resolver(current_app.extensions), utcnow)
     row = session.get(WebhookDelivery, delivery_id, populate_existing=True)
     assert row is not None
     click.echo(f"Delivery {row.id}: {row.status}, HTTP {row.last_status_code or '-'} {row.last_error or ''}")

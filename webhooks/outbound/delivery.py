@@ -10,6 +10,7 @@ import json
 import logging
 import random
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -20,7 +21,7 @@ from webhooks.models import OutboxEvent
 
 from . import repository
 from .models import TEST_EVENT_TYPE, DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint
-from .repository import Claim
+from .repository import Held
 from .schedule import next_retry_delay
 from .sender import AttemptOutcome, AttemptResult, OutgoingRequest
 from .signing import SigningKeys, webhook_headers
@@ -34,9 +35,9 @@ _ERROR_LIMIT = 300
 
 @dataclass(frozen=True, slots=True)
 class Prepared:
-    """A claimed delivery ready to send, or the reason it must not be sent."""
+    """A held delivery ready to send, or the reason it must not be sent."""
 
-    claim: Claim
+    held: Held
     request: OutgoingRequest | None
     skip_reason: str | None = None
 
@@ -85,28 +86,28 @@ def add_test_delivery(session: Session, endpoint: WebhookEndpoint, event: Outbox
     return delivery.id
 
 
-def prepare(session: Session, claim: Claim, now: datetime) -> Prepared:
-    """Build the signed request for a claimed delivery, or say why it must be skipped."""
-    delivery = session.get(WebhookDelivery, claim.delivery_id, populate_existing=True)
-    assert delivery is not None
-    endpoint = session.get(WebhookEndpoint, delivery.endpoint_id, populate_existing=True)
-    event = session.get(OutboxEvent, delivery.event_id)
-    assert endpoint is not None and event is not None
-    if not endpoint.enabled:
-        return Prepared(
-            claim, None, skip_reason=f"endpoint disabled: {endpoint.disabled_reason or 'by owner'}"
-        )
-    body = event_body(event)
-    keys = SigningKeys(endpoint.secret, endpoint.previous_secret, endpoint.previous_secret_expires_at)
-    headers = webhook_headers(event.id, now, body, keys.active(now))
-    return Prepared(claim, OutgoingRequest(endpoint.url, body.encode("utf-8"), headers))
+def prepare(session: Session, held: Sequence[Held], now: datetime) -> list[Prepared]:
+    """Build the signed request for each held delivery, or say why it must be skipped."""
+    loaded = repository.endpoints_and_events(session, held) if held else {}
+    prepared = []
+    for item in held:
+        endpoint, event = loaded[item.claim.delivery_id]
+        if not endpoint.enabled:
+            reason = endpoint.disabled_reason or "by owner"
+            prepared.append(Prepared(item, None, skip_reason=f"endpoint disabled: {reason}"))
+            continue
+        body = event_body(event)
+        keys = SigningKeys(endpoint.secret, endpoint.previous_secret, endpoint.previous_secret_expires_at)
+        headers = webhook_headers(event.id, now, body, keys.active(now))
+        prepared.append(Prepared(item, OutgoingRequest(endpoint.url, body.encode("utf-8"), headers)))
+    return prepared
 
 
-def record_skip(session: Session, claim: Claim, reason: str, now: datetime) -> bool:
-    """Close a claimed delivery as skipped without an attempt."""
+def record_skip(session: Session, held: Held, reason: str, now: datetime) -> bool:
+    """Close a held delivery as skipped without an attempt."""
     return repository.finish_claim(
         session,
-        claim,
+        held.claim,
         {
             "status": DeliveryStatus.SKIPPED,
             "lease_expires_at": None,
@@ -119,57 +120,56 @@ def record_skip(session: Session, claim: Claim, reason: str, now: datetime) -> b
 
 def record_attempt(
     session: Session,
-    claim: Claim,
+    held: Held,
     result: AttemptResult,
     started_at: datetime,
     now: datetime,
     rng: random.Random | None = None,
 ) -> DeliveryStatus | None:
     """Log the attempt and move the delivery on; None if the claim was lost meanwhile."""
-    delivery = session.get(WebhookDelivery, claim.delivery_id, populate_existing=True)
-    assert delivery is not None
+    claim = held.claim
+    attempt_number = held.attempt_count + 1
+    error = (result.error or "")[:_ERROR_LIMIT] or None
     session.add(
         WebhookAttempt(
             delivery_id=claim.delivery_id,
-            attempt_number=delivery.attempt_count + 1,
+            attempt_number=attempt_number,
             started_at=started_at,
             latency_ms=result.latency_ms,
             outcome=result.outcome,
             status_code=result.status_code,
-            error=(result.error or "")[:_ERROR_LIMIT] or None,
+            error=error,
             response_excerpt=result.response_excerpt,
             address=result.address,
         )
     )
     values: dict[str, Any] = {
-        "attempt_count": delivery.attempt_count + 1,
+        "attempt_count": attempt_number,
         "last_status_code": result.status_code,
-        "last_error": (result.error or "")[:_ERROR_LIMIT] or None,
+        "last_error": error,
         "lease_expires_at": None,
         "updated_at": now,
     }
-    status = _next_status(session, delivery, result, now, values, rng)
+    status = _next_status(session, held, result, now, values, rng)
     values["status"] = status
-    if status not in (DeliveryStatus.PENDING, DeliveryStatus.IN_FLIGHT):
+    if status is not DeliveryStatus.PENDING:
         values["finished_at"] = now
     if not repository.finish_claim(session, claim, values):
-        logger.warning(
-            "Delivery %s claim %s lost before its result was recorded", claim.delivery_id, claim.token
-        )
+        logger.warning("Delivery %s lost claim %s before recording", claim.delivery_id, claim.token)
         return None
     if status is DeliveryStatus.DEAD:
         logger.warning(
             "Webhook delivery %s is dead after %s attempts",
-            delivery.id,
-            values["attempt_count"],
-            extra={"delivery_id": delivery.id, "endpoint_id": delivery.endpoint_id, "alert": True},
+            claim.delivery_id,
+            attempt_number,
+            extra={"delivery_id": claim.delivery_id, "endpoint_id": held.endpoint_id, "alert": True},
         )
     return status
 
 
 def _next_status(
     session: Session,
-    delivery: WebhookDelivery,
+    held: Held,
     result: AttemptResult,
     now: datetime,
     values: dict[str, Any],
@@ -180,15 +180,11 @@ def _next_status(
     if result.outcome is AttemptOutcome.BLOCKED:
         return DeliveryStatus.SKIPPED
     if result.outcome is AttemptOutcome.GONE:
-        endpoint = session.get(WebhookEndpoint, delivery.endpoint_id)
-        assert endpoint is not None
-        endpoint.enabled = False
-        endpoint.disabled_reason = "receiver answered 410 Gone"
-        endpoint.updated_at = now
-        logger.warning("Webhook endpoint %s disabled: receiver answered 410", endpoint.id)
+        repository.disable_endpoint(session, held.endpoint_id, "receiver answered 410 Gone", now)
+        logger.warning("Webhook endpoint %s disabled: receiver answered 410", held.endpoint_id)
         values["last_error"] = "410 Gone: endpoint disabled"
         return DeliveryStatus.DEAD
-    failed = delivery.failed_attempts + 1
+    failed = held.failed_attempts + 1
     values["failed_attempts"] = failed
     wait = next_retry_delay(failed, retry_after=result.retry_after, rng=rng)
     if wait is None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy import and_, delete, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -28,6 +28,17 @@ class Claim:
 
     delivery_id: int
     token: int
+
+
+@dataclass(frozen=True, slots=True)
+class Held:
+    """A renewed claim with the delivery's counters; only the token holder changes them."""
+
+    claim: Claim
+    event_id: str
+    endpoint_id: int
+    attempt_count: int
+    failed_attempts: int
 
 
 def get_endpoint(session: Session, agency_id: int, endpoint_id: int) -> WebhookEndpoint | None:
@@ -73,6 +84,30 @@ def mark_dispatched(session: Session, event_ids: Sequence[str], now: datetime) -
         .returning(WebhookEventDispatch.event_id)
     )
     return set(session.scalars(stmt).all())
+
+
+def endpoints_and_events(
+    session: Session, held: Sequence[Held]
+) -> dict[int, tuple[WebhookEndpoint, OutboxEvent]]:
+    """Load held deliveries' endpoints (fresh: one may just have been disabled) and events, by delivery id."""
+    rows = session.execute(
+        select(WebhookDelivery.id, WebhookEndpoint, OutboxEvent)
+        .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
+        .join(OutboxEvent, OutboxEvent.id == WebhookDelivery.event_id)
+        .where(WebhookDelivery.id.in_([h.claim.delivery_id for h in held]))
+        .execution_options(populate_existing=True)
+    ).all()
+    return {row[0]: (row[1], row[2]) for row in rows}
+
+
+def disable_endpoint(session: Session, endpoint_id: int, reason: str, now: datetime) -> None:
+    """Disable an endpoint (its pending deliveries are then skipped)."""
+    session.execute(
+        update(WebhookEndpoint)
+        .where(WebhookEndpoint.id == endpoint_id)
+        .values(enabled=False, disabled_reason=reason, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def enabled_endpoints(session: Session, agency_ids: Iterable[int]) -> Sequence[WebhookEndpoint]:
@@ -122,23 +157,37 @@ def claim_ids(session: Session, ids: Sequence[int], now: datetime, lease_until: 
     return sorted(Claim(delivery_id=row[0], token=row[1]) for row in rows)
 
 
-def renew_claim(session: Session, claim: Claim, now: datetime, lease_until: datetime) -> bool:
-    """Set the lease for the attempt about to start; False if another worker took the claim over.
+def renew_claims(
+    session: Session, claims: Sequence[Claim], now: datetime, lease_until: datetime
+) -> list[Held]:
+    """Set the lease for the attempts about to start; drop claims another worker took over.
 
     An expired lease is still ours while the token is: a sweep that re-claims it bumps the
     token in the same row, and the two updates serialise, so exactly one of them wins.
     """
-    result = session.execute(
+    if not claims:
+        return []
+    tokens = {c.delivery_id: c.token for c in claims}
+    rows = session.execute(
         update(WebhookDelivery)
         .where(
-            WebhookDelivery.id == claim.delivery_id,
-            WebhookDelivery.claim_token == claim.token,
+            tuple_(WebhookDelivery.id, WebhookDelivery.claim_token).in_(
+                [(c.delivery_id, c.token) for c in claims]
+            ),
             WebhookDelivery.status == DeliveryStatus.IN_FLIGHT,
         )
         .values(lease_expires_at=lease_until, updated_at=now)
+        .returning(
+            WebhookDelivery.id,
+            WebhookDelivery.event_id,
+            WebhookDelivery.endpoint_id,
+            WebhookDelivery.attempt_count,
+            WebhookDelivery.failed_attempts,
+        )
         .execution_options(synchronize_session=False)
-    )
-    return bool(getattr(result, "rowcount", 0))
+    ).all()
+    held = [Held(Claim(row[0], tokens[row[0]]), row[1], row[2], row[3], row[4]) for row in rows]
+    return sorted(held, key=lambda h: h.claim)
 
 
 def finish_claim(session: Session, claim: Claim, values: dict[str, Any]) -> bool:

@@ -7,8 +7,8 @@ database transaction (or pooled connection) is held while a slow receiver answer
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
-from datetime import datetime
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
@@ -20,6 +20,14 @@ from .settings import OutboundSettings
 from .ssrf import Resolver
 
 Clock = Callable[[], datetime]
+
+#: deliveries one worker sends in a row under one lease (and one broker message)
+CHUNK = 10
+
+
+def chunks(claims: Sequence[Claim]) -> list[list[Claim]]:
+    """Split claims into groups of at most :data:`CHUNK`."""
+    return [list(claims[start : start + CHUNK]) for start in range(0, len(claims), CHUNK)]
 
 
 def dispatch_and_claim(
@@ -45,30 +53,41 @@ def claim_due(
 
 def deliver(
     session: Session,
-    claim: Claim,
+    claims: Sequence[Claim],
     settings: OutboundSettings,
     resolver: Resolver,
     clock: Clock,
-) -> DeliveryStatus | None:
-    """Attempt one claimed delivery and record the result; None if the claim is no longer ours.
+) -> list[DeliveryStatus | None]:
+    """Attempt claimed deliveries one after another; None for a claim that is no longer ours.
 
-    The lease is renewed first: a claim may have waited in a broker queue or behind
-    slow receivers, and an expired one may already belong to another worker.
+    The leases are renewed first, in one statement: a claim may have waited in a broker
+    queue, and an expired one may already belong to another worker. The new lease covers
+    every attempt in the batch timing out, so no claim can expire while it waits its turn.
+    Each result is committed as soon as it is known.
     """
     now = clock()
-    if not repository.renew_claim(session, claim, now, now + settings.lease):
-        session.rollback()
-        return None
-    prepared = delivery.prepare(session, claim, now)
-    if prepared.request is None:
-        done = delivery.record_skip(session, claim, prepared.skip_reason or "skipped", now)
+    timeout = timedelta(seconds=settings.timeout_seconds)
+    lease_until = now + settings.lease + timeout * max(0, len(claims) - 1)
+    held = repository.renew_claims(session, claims, now, lease_until)
+    statuses: dict[Claim, DeliveryStatus | None] = {}
+    to_send = []
+    for item in delivery.prepare(session, held, now):
+        if item.request is None:
+            done = delivery.record_skip(session, item.held, item.skip_reason or "skipped", now)
+            statuses[item.held.claim] = DeliveryStatus.SKIPPED if done else None
+        else:
+            to_send.append(item)
+    session.commit()  # no transaction stays open during the network calls
+    options = settings.send_options(resolver)
+    for item in to_send:
+        assert item.request is not None
+        started_at = clock()
+        result = send_once(item.request, options)
+        statuses[item.held.claim] = delivery.record_attempt(
+            session, item.held, result, started_at=started_at, now=clock()
+        )
         session.commit()
-        return DeliveryStatus.SKIPPED if done else None
-    session.commit()  # no transaction stays open during the network call
-    result = send_once(prepared.request, settings.send_options(resolver))
-    status = delivery.record_attempt(session, claim, result, started_at=now, now=clock())
-    session.commit()
-    return status
+    return [statuses.get(claim) for claim in claims]
 
 
 def deliver_due(
@@ -80,7 +99,7 @@ def deliver_due(
         claims = dispatch_and_claim(session, settings, clock) + claim_due(session, settings, clock)
         if not claims:
             break
-        for claim in claims:
-            status = deliver(session, claim, settings, resolver, clock)
-            counts[status or "lost"] += 1
+        for chunk in chunks(claims):
+            for status in deliver(session, chunk, settings, resolver, clock):
+                counts[status or "lost"] += 1
     return counts

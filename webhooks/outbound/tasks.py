@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
@@ -13,13 +12,10 @@ from payments.celery_app import QueueNames, TaskNames
 from payments.db import get_session
 
 from . import repository, runner
-from .models import DeliveryStatus
 from .repository import Claim
 from .settings import configured_resolver, outbound_settings
 
-logger = logging.getLogger(__name__)
-
-#: a dispatch sends this many deliveries itself; more fan out to other workers as tasks
+#: a dispatch sends this many deliveries itself; more go to other workers in chunks
 INLINE_DELIVERIES = 3
 
 
@@ -34,17 +30,22 @@ def dispatch_events(event_ids: Sequence[str]) -> int:
     settings = outbound_settings(current_app.config)
     session = get_session()
     claims = runner.dispatch_and_claim(session, settings, utcnow, list(event_ids))
-    _deliver_or_enqueue(claims)
+    if len(claims) <= INLINE_DELIVERIES:
+        # The common case (one event, one endpoint): send it now, without another broker hop.
+        runner.deliver(session, claims, settings, configured_resolver(current_app.extensions), utcnow)
+    else:
+        enqueue(claims)
     return len(claims)
 
 
 @shared_task(name=TaskNames.WEBHOOKS_DELIVER, ignore_result=True)
-def deliver(delivery_id: int, token: int) -> str | None:
-    """Attempt one claimed delivery; a stale claim (another worker took over) does nothing."""
+def deliver(claims: Sequence[Sequence[int]]) -> int:
+    """Attempt claimed deliveries given as ``[delivery_id, token]`` pairs; stale claims do nothing."""
     settings = outbound_settings(current_app.config)
     resolver = configured_resolver(current_app.extensions)
-    status = runner.deliver(get_session(), Claim(delivery_id, token), settings, resolver, utcnow)
-    return None if status is None else str(status)
+    held = [Claim(delivery_id, token) for delivery_id, token in claims]
+    statuses = runner.deliver(get_session(), held, settings, resolver, utcnow)
+    return sum(1 for status in statuses if status is not None)
 
 
 @shared_task(name=TaskNames.WEBHOOKS_SWEEP, ignore_result=True)
@@ -53,10 +54,9 @@ def sweep() -> int:
     settings = outbound_settings(current_app.config)
     session = get_session()
     claims = runner.dispatch_and_claim(session, settings, utcnow)
-    # Bounded, so a backlog is enqueued no faster than workers drain it within a lease.
+    # Bounded, so a backlog is enqueued no faster than workers drain it within a claim lease.
     claims += runner.claim_due(session, settings, utcnow, limit=settings.sweep_limit)
-    for claim in claims:
-        deliver.apply_async((claim.delivery_id, claim.token), queue=QueueNames.WEBHOOKS)
+    enqueue(claims)
     return len(claims)
 
 
@@ -70,14 +70,8 @@ def purge_attempts() -> int:
     return deleted
 
 
-def _deliver_or_enqueue(claims: list[Claim]) -> None:
-    if len(claims) > INLINE_DELIVERIES:
-        for claim in claims:
-            deliver.apply_async((claim.delivery_id, claim.token), queue=QueueNames.WEBHOOKS)
-        return
-    settings = outbound_settings(current_app.config)
-    resolver = configured_resolver(current_app.extensions)
-    for claim in claims:
-        status = runner.deliver(get_session(), claim, settings, resolver, utcnow)
-        if status is DeliveryStatus.DEAD:
-            logger.warning("Delivery %s dead on its first attempt", claim.delivery_id)
+def enqueue(claims: Sequence[Claim]) -> None:
+    """Send claimed deliveries to the workers, a chunk per message."""
+    for chunk in runner.chunks(claims):
+        pairs = [[claim.delivery_id, claim.token] for claim in chunk]
+        deliver.apply_async((pairs,), queue=QueueNames.WEBHOOKS)

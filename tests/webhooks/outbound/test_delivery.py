@@ -109,7 +109,7 @@ def test_record_attempt_410_disables_endpoint_and_skips_its_other_deliveries(
     create_event(db_session, agency)
     db_session.commit()
 
-    assert runner.deliver(db_session, claim, settings, loopback, clock) == DeliveryStatus.DEAD
+    assert runner.deliver(db_session, [claim], settings, loopback, clock) == [DeliveryStatus.DEAD]
     db_session.refresh(endpoint)
     assert not endpoint.enabled and "410" in (endpoint.disabled_reason or "")
 
@@ -127,7 +127,7 @@ def test_record_attempt_disabled_after_claim_skipped_without_sending(db_session,
     endpoint.enabled = False
     db_session.commit()
 
-    assert runner.deliver(db_session, claim, settings, loopback, clock) == DeliveryStatus.SKIPPED
+    assert runner.deliver(db_session, [claim], settings, loopback, clock) == [DeliveryStatus.SKIPPED]
     assert receiver.log == []
 
 
@@ -161,7 +161,7 @@ def test_claim_due_leased_row_not_claimed_again_until_lease_expires(db_session, 
     (second,) = runner.claim_due(db_session, settings, clock)
     assert second.delivery_id == first.delivery_id and second.token == first.token + 1
     # The first worker woke up late: it may neither send nor write any more.
-    assert runner.deliver(db_session, first, settings, loopback, clock) is None
+    assert runner.deliver(db_session, [first], settings, loopback, clock) == [None]
 
 
 def test_send_time_rebinding_to_private_skipped_without_connecting(db_session, clock, monkeypatch):
@@ -201,8 +201,9 @@ def test_record_attempt_jitter_uses_given_rng(db_session, clock, settings):
     from webhooks.outbound.sender import AttemptOutcome, AttemptResult
 
     now = clock()
+    (held,) = repository.renew_claims(db_session, [claim], now, now + timedelta(seconds=30))
     failed = AttemptResult(AttemptOutcome.FAILED, 3, status_code=500)
-    status = delivery.record_attempt(db_session, claim, failed, now, now, random.Random(5))
+    status = delivery.record_attempt(db_session, held, failed, now, now, random.Random(5))
     db_session.commit()
     assert status == DeliveryStatus.PENDING
     (row,) = deliveries(db_session)

@@ -96,20 +96,31 @@ class Workers:
         if beat:
             args += ["-B", "-s", str(self.tmp / f"beat-{name}")]
         with open(self.tmp / f"{name}.log", "ab") as log:
-            proc = subprocess.Popen(args, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+            # Its own process group, so a kill reaches the embedded beat child as well.
+            proc = subprocess.Popen(
+                args, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
         self.procs.append(proc)
         return proc
 
+    @staticmethod
+    def kill(proc: subprocess.Popen[bytes], sig: int = signal.SIGKILL) -> None:
+        """Signal the worker and its children (beat), as a crashed machine would lose them."""
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            pass
+
     def stop_all(self) -> None:
         for proc in self.procs:
-            if proc.poll() is None:
-                proc.terminate()
+            self.kill(proc, signal.SIGTERM)
         for proc in self.procs:
             try:
                 proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
-                proc.kill()
+                self.kill(proc)
                 proc.wait()
+            self.kill(proc)  # any child left behind
 
 
 @pytest.fixture
@@ -216,7 +227,7 @@ def test_worker_killed_mid_delivery_redelivers_same_webhook_id(app, engine, work
         assert receiver.wait_for(1, timeout=30)
         killed_at = time.monotonic()
         time.sleep(1)
-        os.kill(worker.pid, signal.SIGKILL)
+        workers.kill(worker)
         worker.wait()
         workers.start("survivor", beat=True)
 
