@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from webhooks.models import OutboxEvent
 
 from . import repository
-from .models import TEST_EVENT_TYPE, DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from .models import TEST_EVENT_TYPE, DeliveryStatus, WebhookAttempt, WebhookEndpoint
 from .repository import Held
 from .schedule import next_retry_delay
 from .sender import AttemptOutcome, AttemptResult, OutgoingRequest
@@ -65,25 +65,21 @@ def dispatch_events(
     by_agency: dict[int, list[WebhookEndpoint]] = defaultdict(list)
     for endpoint in repository.enabled_endpoints(session, {e.agency_id for e in events}):
         by_agency[endpoint.agency_id].append(endpoint)
-    deliveries = [
-        _new_delivery(event.id, endpoint.id, now)
+    pairs = [
+        (event.id, endpoint.id)
         for event in events
         for endpoint in by_agency[event.agency_id]
         if event.event_type in endpoint.event_types
     ]
-    session.add_all(deliveries)
-    session.flush()
-    return [d.id for d in deliveries]
+    return repository.insert_deliveries(session, pairs, now)
 
 
 def add_test_delivery(session: Session, endpoint: WebhookEndpoint, event: OutboxEvent, now: datetime) -> int:
     """Attach a ``webhook.test`` event to one endpoint only; return the delivery id."""
     assert event.event_type == TEST_EVENT_TYPE
     repository.mark_dispatched(session, [event.id], now)
-    delivery = _new_delivery(event.id, endpoint.id, now)
-    session.add(delivery)
-    session.flush()
-    return delivery.id
+    (delivery_id,) = repository.insert_deliveries(session, [(event.id, endpoint.id)], now)
+    return delivery_id
 
 
 def prepare(session: Session, held: Sequence[Held], now: datetime) -> list[Prepared]:
@@ -191,17 +187,3 @@ def _next_status(
         return DeliveryStatus.DEAD
     values["next_attempt_at"] = now + wait
     return DeliveryStatus.PENDING
-
-
-def _new_delivery(event_id: str, endpoint_id: int, now: datetime) -> WebhookDelivery:
-    return WebhookDelivery(
-        event_id=event_id,
-        endpoint_id=endpoint_id,
-        status=DeliveryStatus.PENDING,
-        next_attempt_at=now,
-        claim_token=0,
-        attempt_count=0,
-        failed_attempts=0,
-        created_at=now,
-        updated_at=now,
-    )

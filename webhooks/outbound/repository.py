@@ -76,9 +76,8 @@ def mark_dispatched(session: Session, event_ids: Sequence[str], now: datetime) -
     if not event_ids:
         return set()
     rows = [{"event_id": event_id, "dispatched_at": now} for event_id in sorted(event_ids)]
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     stmt = (
-        insert(WebhookEventDispatch)
+        _insert_for(session)(WebhookEventDispatch)
         .values(rows)
         .on_conflict_do_nothing()
         .returning(WebhookEventDispatch.event_id)
@@ -108,6 +107,37 @@ def disable_endpoint(session: Session, endpoint_id: int, reason: str, now: datet
         .values(enabled=False, disabled_reason=reason, updated_at=now)
         .execution_options(synchronize_session=False)
     )
+
+
+def insert_deliveries(session: Session, pairs: Sequence[tuple[str, int]], now: datetime) -> list[int]:
+    """Create pending deliveries for ``(event_id, endpoint_id)`` pairs that have none; return new ids."""
+    if not pairs:
+        return []
+    rows = [
+        {
+            "event_id": event_id,
+            "endpoint_id": endpoint_id,
+            "status": DeliveryStatus.PENDING,
+            "next_attempt_at": now,
+            "claim_token": 0,
+            "attempt_count": 0,
+            "failed_attempts": 0,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for event_id, endpoint_id in pairs
+    ]
+    stmt = (
+        _insert_for(session)(WebhookDelivery)
+        .values(rows)
+        .on_conflict_do_nothing()
+        .returning(WebhookDelivery.id)
+    )
+    return sorted(session.scalars(stmt).all())
+
+
+def _insert_for(session: Session) -> Any:
+    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
 
 
 def enabled_endpoints(session: Session, agency_ids: Iterable[int]) -> Sequence[WebhookEndpoint]:
