@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+
 from sqlalchemy import select
 from standardwebhooks.webhooks import Webhook
 
@@ -122,6 +124,12 @@ def test_create_endpoint_production_rules_refuse_unsafe_urls(app_config):
     app.extensions["feegate.db"].engine.dispose()
 
 
+def secret_and_id(output):
+    """Read the secret line and the endpoint id from `webhooks endpoints add` output."""
+    secret = re.search(r"^whsec_\S+$", output, re.MULTILINE).group(0)
+    return secret, re.search(r"Webhook endpoint (\d+) for", output).group(1)
+
+
 def _dead_delivery(app, agency_code, url):
     """An endpoint with one delivery that exhausted its retries."""
     with app.app_context():
@@ -235,8 +243,7 @@ def test_cli_endpoints_add_then_send_test_verified(app, agency, receiver):
         ]
     )
     assert added.exit_code == 0, added.output
-    secret = added.output.strip().splitlines()[-1]
-    endpoint_id = added.output.split()[2]
+    secret, endpoint_id = secret_and_id(added.output)
 
     listed = runner.invoke(args=["webhooks", "endpoints", "list", "--agency", agency.code])
     assert receiver.url_for("/hook") in listed.output
@@ -264,9 +271,9 @@ def test_cli_endpoints_rotate_secret_both_verify(app, agency, receiver):
             "invoice.paid",
         ]
     )
-    old_secret, endpoint_id = added.output.strip().splitlines()[-1], added.output.split()[2]
+    old_secret, endpoint_id = secret_and_id(added.output)
     rotated = runner.invoke(args=["webhooks", "endpoints", "rotate-secret", endpoint_id])
-    new_secret = rotated.output.strip().splitlines()[-1]
+    new_secret = re.search(r"^whsec_\S+$", rotated.output, re.MULTILINE).group(0)
 
     runner.invoke(args=["webhooks", "send-test", endpoint_id])
 
