@@ -92,7 +92,10 @@ def _next_step(payment: Payment, invoice: Invoice, token: str) -> Response | tup
         return redirect(action.url, code=303)
     if isinstance(action, Redirect):
         return render_template("redirect_form.html", action=action, invoice=invoice), 200
-    return render_template("qr.html", action=action, invoice=invoice, payment=payment, token=token), 200
+    return render_template(
+        "qr.html", action=action, invoice=invoice, payment=payment, token=token,
+        return_token=sign(RETURN_LINK, payment.public_id),
+    ), 200
 
 
 @bp.get("/return/<token>")
