@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import click
 from flask import current_app
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import select
 
 from providers.base import SupportsRefund, SupportsSettlement
@@ -62,6 +62,7 @@ def providers_list() -> None:
 
 
 @click.command("mop-up")
+@with_appcontext
 @click.option("--grace-seconds", type=int, default=None, help="Default: MOPUP_GRACE_SECONDS.")
 @click.option(
     "--limit", type=int, default=None, help="Most attempts to ask about (default: MOPUP_BATCH_LIMIT)."
@@ -77,6 +78,7 @@ def payments_mop_up(grace_seconds: int | None, limit: int | None) -> None:
 
 
 @click.command("refund")
+@with_appcontext
 @click.argument("payment_id")
 @click.option(
     "--amount", type=int, required=True, help="VND to refund (at most what is left of the payment)."
