@@ -38,7 +38,7 @@ from .errors import InvoiceNotPayable
 from .ids import new_payment_reference, new_public_id
 from .models import Invoice, Payment
 from .schemas import PaymentSchema
-from .state import TERMINAL, InvoiceStatus, PaymentStatus
+from .state import InvoiceStatus, PaymentStatus, is_terminal
 from .transitions import flag_for_review, transition
 
 _payment_schema = PaymentSchema()
@@ -243,7 +243,7 @@ def _apply_success(
     session.refresh(payment)
     if payment.status in (PaymentStatus.SUCCEEDED, PaymentStatus.SUCCEEDED_DUPLICATE):
         return Applied.DUPLICATE
-    if payment.status in TERMINAL:
+    if is_terminal(payment.status):
         # The provider took the money after we closed the attempt: never drop it silently.
         flag_for_review(session, payment, "late_success", actor=actor, event_data=event_data,
                         detail={"status": payment.status.value})
