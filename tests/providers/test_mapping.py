@@ -9,6 +9,8 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 import requests
 from freezegun import freeze_time
+from hypothesis import given
+from hypothesis import strategies as st
 
 from providers.base import CallbackRequest, CallbackResult, Outcome
 from providers.errors import CallbackRejected, ProviderRejected
@@ -193,3 +195,34 @@ def test_vietqr_qr_svg_is_an_svg_of_the_payload():
 def test_vietqr_invalid_bin_setting_refused():
     with pytest.raises(ValueError):
         VietqrAdapter({**BankSimulator().settings(), "bank_bin": "97040"})
+
+
+@given(st.text(max_size=80))
+def test_safe_text_every_official_encoder_agrees(text):
+    # PHP urlencode, Python quote_plus, JS URLSearchParams/Java URLEncoder (leave *), .NET (leave !()*)
+    from urllib.parse import quote_plus
+
+    from providers.vnpay.signature import php_urlencode
+
+    cleaned = safe_text(text, 255)
+    encodings = {php_urlencode(cleaned), quote_plus(cleaned, safe=""), quote_plus(cleaned, safe="*"),
+                 quote_plus(cleaned, safe="!()*"), quote_plus(cleaned, safe="~")}  # fmt: skip
+    assert len(encodings) == 1
+
+
+def test_momo_pay_with_method_accepted_by_simulator():
+    harness = start_harness("momo")
+    try:
+        adapter = harness.adapter(request_type="payWithMethod")
+        request = payment_request()
+        assert "/pay/" in adapter.start_payment(request).action.url
+        assert request.reference in harness.simulator.orders
+    finally:
+        stop_harness(harness)
+
+
+def test_momo_unknown_request_type_refused():
+    with pytest.raises(ValueError):
+        from providers.momo import MomoAdapter
+
+        MomoAdapter({"partner_code": "P", "access_key": "A", "secret_key": "S", "request_type": "payWithCC"})

@@ -216,3 +216,37 @@ def test_providers_list_shows_abilities_and_enabling_agencies(served_app, provid
     assert "refund" in lines["vnpay"] and "HCM-TP" in lines["vnpay"]
     assert "refund" not in lines["vietqr"] and "HCM-TP" in lines["vietqr"]
     assert "start, callback, query" in lines["momo"]
+
+
+def test_refund_two_concurrent_requests_never_exceed_paid(served_app, harnesses, api, checkout):
+    import threading
+
+    from payments.db import get_session
+    from payments.errors import ValidationFailed
+    from payments.refunds import request_refund
+
+    _, payment = _paid_through("vnpay", served_app, harnesses, api, checkout)
+    barrier = threading.Barrier(2)
+    results: list[str] = []
+
+    def refund_most_of_it():
+        with served_app.app_context():
+            session = get_session()
+            barrier.wait()
+            try:
+                request_refund(session, payment.public_id, 1_000_000, reason="race", actor="test")
+                session.commit()
+                results.append("recorded")
+            except ValidationFailed:
+                session.rollback()
+                results.append("refused")
+
+    threads = [threading.Thread(target=refund_most_of_it) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert sorted(results) == ["recorded", "refused"]
+    total = read_db(served_app, lambda s: s.scalar(select(func.sum(Refund.amount))))
+    assert total == 1_000_000
