@@ -151,3 +151,36 @@ def test_callback_vietqr_unmatched_content_kept_as_not_found(served_app, harness
     rows = read_db(served_app, lambda s: s.scalars(select(InboundCallback)).all())
     assert [row.outcome for row in rows] == ["not_found"]
     assert "chuyen tien" in rows[0].body and "webhook-signature" not in json.dumps(rows[0].body)
+
+
+def test_callback_vnpay_unknown_reference_answered_order_not_found(
+    served_app, harnesses, checkout, provider_agency
+):
+    from .simulators.vnpay import VnpOrder
+
+    sim = harnesses["vnpay"].simulator
+    sim.orders["FG0000000000"] = VnpOrder("FG0000000000", 10_000, "20261126120000", "x")
+
+    [reply] = deliver(harnesses["vnpay"], sim.pay("FG0000000000"), checkout.server)
+
+    assert (reply.status_code, reply.json()["RspCode"]) == (200, "01")
+
+
+@pytest.mark.parametrize("code", ALL_CODES)
+def test_callback_inbox_row_keeps_no_signature(code, served_app, harnesses, api, checkout):
+    _, chosen = _start(api, checkout, code)
+    reference = _payment(served_app, provider_code=code).reference
+    [callback] = _pay(harnesses[code], served_app, chosen, reference)
+    signature = {
+        "vnpay": lambda: callback.query["vnp_SecureHash"],
+        "momo": lambda: json.loads(callback.body)["signature"],
+        "zalopay": lambda: json.loads(callback.body)["mac"],
+        "vietqr": lambda: callback.headers["webhook-signature"].split(",", 1)[1],
+    }[code]()
+
+    deliver(harnesses[code], [callback], checkout.server)
+
+    [row] = read_db(served_app, lambda s: s.scalars(select(InboundCallback)).all())
+    stored = json.dumps([row.headers, row.query, row.body])
+    assert row.outcome == "applied" and reference.lower() in stored.lower()
+    assert signature not in stored
