@@ -15,6 +15,7 @@ from .db import get_session, utcnow
 from .errors import InvoiceNotPayable
 from .models import Invoice, Payment
 from .provider_registry import get_registry
+from .return_check import provider_claim
 from .signing import PAY_LINK, RETURN_LINK, LinkInvalid, sign
 from .checkout_links import invoice_id_from_pay_token, payment_id_from_return_token
 from .state import InvoiceStatus, PaymentStatus
@@ -112,7 +113,11 @@ def returned(token: str) -> tuple[str, int]:
     invoice = repository.get_invoice_by_id(session, payment.invoice_id)
     g.page_language = invoice.language
     agency = repository.get_agency(session, invoice.agency_id)
+    claim = provider_claim(payment, agency, request.args.to_dict()) if payment.status in _OPEN else None
     return render_template(
         "return.html", payment=payment, invoice=invoice, agency=agency,
-        pay_token=sign(PAY_LINK, invoice.public_id),
+        pay_token=sign(PAY_LINK, invoice.public_id), provider_claim=claim.value if claim else None,
     ), 200
+
+
+_OPEN = (PaymentStatus.CREATED, PaymentStatus.PENDING, PaymentStatus.UNKNOWN)

@@ -78,8 +78,9 @@ class MomoAdapter:
         return StartResult(action=Redirect(url=str(response["payUrl"])))
 
     def parse_callback(self, callback: CallbackRequest) -> ProviderEvent:
-        """Verify an IPN's signature over its JSON values rendered back to strings."""
-        values = _json_object(callback.body)
+        """Verify an IPN (or redirect) signature over its values rendered back to strings."""
+        # The IPN is a JSON body; the browser redirect carries the same signed fields as a query.
+        values = _json_object(callback.body) if callback.body else dict(callback.query) or None
         if values is None:
             raise CallbackRejected(self.code, "body is not a JSON object")
         if not signature.verify(self._secret_key, signature.IPN_FIELDS, values, self._access_key):

@@ -184,3 +184,23 @@ def test_callback_inbox_row_keeps_no_signature(code, served_app, harnesses, api,
     stored = json.dumps([row.headers, row.query, row.body])
     assert row.outcome == "applied" and reference.lower() in stored.lower()
     assert signature not in stored
+
+
+CLAIM = "reports that the payment went through"
+
+
+def test_return_url_signed_success_is_shown_but_not_applied(served_app, harnesses, api, checkout):
+    invoice, chosen = _start(api, checkout, "vnpay")
+    reference = _payment(served_app, provider_code="vnpay").reference
+    checkout.browser.get(chosen.headers["Location"], timeout=10)
+    sim = harnesses["vnpay"].simulator
+    sim.pay(reference, "00")  # paid; the IPN has not arrived yet
+
+    page = checkout.browser.get(sim.return_redirect(reference), timeout=10)
+    sim.faults.wrong_signature = True
+    forged = checkout.browser.get(sim.return_redirect(reference), timeout=10)
+
+    assert page.status_code == 200 and CLAIM in page.text
+    assert forged.status_code == 200 and CLAIM not in forged.text
+    assert _payment(served_app, reference=reference).status.value == "pending"
+    assert api.invoice(invoice["id"])["status"] == "open"

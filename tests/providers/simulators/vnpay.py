@@ -8,6 +8,7 @@ import itertools
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from urllib.parse import urlencode
 
 from werkzeug.wrappers import Request, Response
 
@@ -83,6 +84,7 @@ class VnpOrder:
     pay_date: str = ""
     refunded: int = 0
     refunds: list[tuple[str, int]] = field(default_factory=list)
+    return_url: str = ""
 
 
 class VnpaySimulator(Simulator):
@@ -124,6 +126,7 @@ class VnpaySimulator(Simulator):
             amount=int(params["vnp_Amount"]) // 100,
             create_date=params["vnp_CreateDate"],
             order_info=params["vnp_OrderInfo"],
+            return_url=params["vnp_ReturnUrl"],
         )
         return Response("<html><body>VNPay sandbox: choose a bank</body></html>", content_type="text/html")
 
@@ -155,6 +158,11 @@ class VnpaySimulator(Simulator):
             order, response_code="51", status="02", transaction_no=str(int(order.transaction_no) - 1)
         )
         return self.emit(self._ipn(order), stale)
+
+    def return_redirect(self, reference: str) -> str:
+        """Where VNPay sends the browser back: our return URL with the signed result appended."""
+        order = self.orders[reference]
+        return f"{order.return_url}?{urlencode(self._ipn(order).query)}"
 
     def _ipn(
         self,
