@@ -84,7 +84,7 @@ def handle_unexpected(error: Exception) -> Response | tuple[str, int]:
     return _page(500, PROBLEMS["server-error"][0], "")
 
 
-class FeegateApi(Api):  # type: ignore[misc]
+class FeegateApi(Api):
     """flask-smorest's Api, rendering its errors as problem+json like the rest of feegate."""
 
     def handle_http_exception(self, error: HTTPException) -> Response | tuple[str, int]:
