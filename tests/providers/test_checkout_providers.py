@@ -186,7 +186,7 @@ def test_callback_inbox_row_keeps_no_signature(code, served_app, harnesses, api,
     assert signature not in stored
 
 
-CLAIM = "reports that the payment went through"
+CLAIM = 'class="provider-claim"'
 
 
 def test_return_url_signed_success_is_shown_but_not_applied(served_app, harnesses, api, checkout):
