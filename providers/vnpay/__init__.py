@@ -97,7 +97,8 @@ class VnpayAdapter:
             raise ProviderUnavailable(self.code, "vnp_ResponseCode 94")
         if code not in ("00", mapping.NOT_FOUND_API_CODE):
             raise ProviderRejected(self.code, f"querydr vnp_ResponseCode {code}", provider_code_value=code)
-        return mapping.event_from_querydr(query, response)
+        until = mapping.payable_until(query.created_at, self._settings)
+        return mapping.event_from_querydr(query, response, now=datetime.now(UTC), until=until)
 
     def refund(self, request: RefundRequest) -> RefundResult:
         """Refund all (type 02) or part (type 03) of a succeeded payment."""

@@ -156,16 +156,33 @@ def response_is_authentic(response: Mapping[str, Any], fields: tuple[str, ...], 
     return signature.verify_pipe_hash(secret, values, str(response.get("vnp_SecureHash", "")))
 
 
-def event_from_querydr(query: PaymentQuery, response: Mapping[str, Any]) -> ProviderEvent:
-    """Normalise an authentic querydr answer whose ``vnp_ResponseCode`` is 00 or 91."""
+def payable_until(created_at: datetime, settings: Mapping[str, Any]) -> datetime:
+    """After this, VNPay takes no more money for the attempt: its ``vnp_ExpireDate`` plus a margin."""
+    window = int(settings.get("payment_window_minutes", 15))
+    margin = int(settings.get("abandon_margin_minutes", 15))  # clock skew, a bank slow to answer VNPay
+    return created_at + timedelta(minutes=window + margin)
+
+
+def event_from_querydr(
+    query: PaymentQuery, response: Mapping[str, Any], *, now: datetime, until: datetime
+) -> ProviderEvent:
+    """Normalise an authentic querydr answer whose ``vnp_ResponseCode`` is 00 or 91.
+
+    "Not found" or "not completed" once the attempt can no longer be paid (``until``)
+    means the citizen abandoned it: cancelled. Before that it is only "no news".
+    """
     if response.get("vnp_ResponseCode") == NOT_FOUND_API_CODE:
-        # VNPay records nothing until the customer submits: there is no news yet.
+        # VNPay records nothing until the customer submits a payment method.
+        outcome = Outcome.CANCELLED if now > until else Outcome.PENDING
         return ProviderEvent(
-            reference=query.reference, provider_ref=None, outcome=Outcome.PENDING, amount=query.amount,
-            currency="VND", external_id=f"{query.reference}:-:not-found",
+            reference=query.reference, provider_ref=None, outcome=outcome, amount=query.amount,
+            currency="VND", external_id=f"{query.reference}:-:{outcome.value}",
             merchant_id=str(response.get("vnp_TmnCode", "")), raw=dict(response),
         )  # fmt: skip
-    outcome = query_outcome(str(response.get("vnp_TransactionStatus", "")))
+    status = str(response.get("vnp_TransactionStatus", ""))
+    outcome = query_outcome(status)
+    if status == "01" and now > until:  # "not completed", and it no longer can be
+        outcome = Outcome.CANCELLED
     transaction_no = str(response.get("vnp_TransactionNo", "") or "")
     return ProviderEvent(
         reference=str(response.get("vnp_TxnRef", query.reference)),

@@ -226,3 +226,35 @@ def test_momo_unknown_request_type_refused():
         from providers.momo import MomoAdapter
 
         MomoAdapter({"partner_code": "P", "access_key": "A", "secret_key": "S", "request_type": "payWithCC"})
+
+
+def _query_vnpay_after(minutes_ago, status=None):
+    from providers.base import PaymentQuery
+
+    harness = start_harness("vnpay")
+    try:
+        sim = harness.simulator
+        request = payment_request()
+        requests.get(harness.adapter().start_payment(request).action.url, timeout=5)
+        if status:
+            sim.pay(request.reference, "00")
+            sim.orders[request.reference].transaction_status = status
+        created = request.created_at - timedelta(minutes=minutes_ago)
+        return harness.adapter().query_status(PaymentQuery(request.reference, None, request.amount, created))
+    finally:
+        stop_harness(harness)
+
+
+@pytest.mark.parametrize(
+    ("minutes_ago", "status", "outcome"),
+    [
+        (0, None, Outcome.PENDING),  # not found yet: the citizen may still be choosing a bank
+        (31, None, Outcome.CANCELLED),  # not found after the window and its margin: abandoned
+        (0, "01", Outcome.PENDING),
+        (31, "01", Outcome.CANCELLED),
+        (31, "07", Outcome.PENDING),  # money held for a fraud review is never written off
+        (31, "00", Outcome.SUCCEEDED),
+    ],
+)
+def test_vnpay_querydr_abandoned_attempt_cancelled_only_after_window(minutes_ago, status, outcome):
+    assert _query_vnpay_after(minutes_ago, status).outcome is outcome

@@ -250,3 +250,21 @@ def test_refund_two_concurrent_requests_never_exceed_paid(served_app, harnesses,
     assert sorted(results) == ["recorded", "refused"]
     total = read_db(served_app, lambda s: s.scalar(select(func.sum(Refund.amount))))
     assert total == 1_000_000
+
+
+def test_mopup_abandoned_vnpay_attempt_cancelled_and_invoice_stays_payable(served_app, harnesses, api, checkout):
+    invoice, chosen = _start(api, checkout, "vnpay")
+    checkout.browser.get(chosen.headers["Location"], timeout=10)  # looked at VNPay's page, then left
+
+    def age(session):
+        session.execute(update(Payment).values(created_at=utcnow() - timedelta(hours=1)))
+        session.commit()
+
+    read_db(served_app, age)
+
+    result = _cli(served_app, "payments", "mop-up")
+
+    assert "applied: 1" in result.output
+    assert _payment(served_app, "vnpay").status.value == "cancelled"
+    assert api.invoice(invoice["id"])["status"] == "open"
+    assert 'name="provider"' in checkout.browser.get(invoice["payment_url"], timeout=10).text
