@@ -252,7 +252,9 @@ def test_refund_two_concurrent_requests_never_exceed_paid(served_app, harnesses,
     assert total == 1_000_000
 
 
-def test_mopup_abandoned_vnpay_attempt_cancelled_and_invoice_stays_payable(served_app, harnesses, api, checkout):
+def test_mopup_abandoned_vnpay_attempt_cancelled_and_invoice_stays_payable(
+    served_app, harnesses, api, checkout
+):
     invoice, chosen = _start(api, checkout, "vnpay")
     checkout.browser.get(chosen.headers["Location"], timeout=10)  # looked at VNPay's page, then left
 
@@ -268,3 +270,49 @@ def test_mopup_abandoned_vnpay_attempt_cancelled_and_invoice_stays_payable(serve
     assert _payment(served_app, "vnpay").status.value == "cancelled"
     assert api.invoice(invoice["id"])["status"] == "open"
     assert 'name="provider"' in checkout.browser.get(invoice["payment_url"], timeout=10).text
+
+
+def test_mopup_answer_racing_the_late_ipn_applies_once(served_app, harnesses, api, checkout):
+    import threading
+
+    from payments.db import get_session
+    from payments.mopup import apply_answer, ask_provider, find_stale_attempts
+    from payments.provider_registry import get_registry
+
+    invoice, chosen = _start(api, checkout, "vnpay")
+    checkout.browser.get(chosen.headers["Location"], timeout=10)
+    [ipn] = harnesses["vnpay"].simulator.pay(_payment(served_app, "vnpay").reference, "00")
+    barrier = threading.Barrier(2)
+    replies = []
+
+    def mop_up():
+        with served_app.app_context():
+            session = get_session()
+            [attempt] = find_stale_attempts(session, now=utcnow(), grace=timedelta(0), limit=10)
+            session.rollback()
+            event = ask_provider(get_registry(), attempt)
+            barrier.wait()
+            apply_answer(session, attempt, event, now=utcnow())
+            session.commit()
+
+    def late_ipn():
+        barrier.wait()
+        replies.append(ipn.send(f"{checkout.server.url}/callbacks/vnpay").json()["RspCode"])
+
+    threads = [threading.Thread(target=mop_up), threading.Thread(target=late_ipn)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert replies and replies[0] in ("00", "02")
+    outcomes = read_db(served_app, lambda s: s.scalars(select(InboundCallback.outcome)).all())
+    assert outcomes.count("applied") == 1
+    paid_events = read_db(
+        served_app,
+        lambda s: s.scalar(
+            select(func.count()).select_from(OutboxEvent).where(OutboxEvent.event_type == "invoice.paid")
+        ),
+    )
+    assert paid_events == 1
+    assert api.invoice(invoice["id"])["status"] == "paid"
