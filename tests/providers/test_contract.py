@@ -274,3 +274,10 @@ def test_contract_vietqr_has_no_refund_ability():
     from providers.vietqr import VietqrAdapter
 
     assert not issubclass(VietqrAdapter, SupportsRefund)
+
+
+def test_contract_covers_every_installed_adapter():
+    # A new adapter must bring a harness here; the sandbox bank has its own in-app flow tests.
+    from providers.registry import installed_adapters
+
+    assert set(installed_adapters()) - {"sandbox"} == set(ALL_CODES)
