@@ -108,7 +108,7 @@ class MomoAdapter:
             raise ProviderUnavailable(self.code, f"query resultCode {code}")
         if code == mapping.ORDER_UNKNOWN_CODE:
             return mapping.pending_event(query, self._partner_code)
-        if 10 <= code < 100:
+        if 10 <= code < 98:  # request-level errors; 98 and 99 are final answers about the payment
             raise ProviderRejected(self.code, f"query resultCode {code}", provider_code_value=str(code))
         if str(response.get("orderId")) != query.reference or "amount" not in response:
             raise ProviderUnavailable(self.code, "query answer does not describe the order asked about")

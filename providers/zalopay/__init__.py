@@ -113,7 +113,8 @@ class ZalopayAdapter:
     def query_status(self, query: PaymentQuery) -> ProviderEvent:
         """Ask ``/v2/query`` for the order's state."""
         response = self._client.query(mapping.query_form(query, self._settings))
-        return mapping.event_from_query(query, response, self._app_id)
+        until = mapping.payable_until(query.created_at, self._settings)
+        return mapping.event_from_query(query, response, self._app_id, now=datetime.now(UTC), until=until)
 
     def refund(self, request: RefundRequest) -> RefundResult:
         """Refund all or part of a paid order by its ``zp_trans_id``."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from ..base import Outcome, PaymentQuery, PaymentRequest, ProviderEvent, RefundRequest, RefundResult
@@ -91,12 +91,26 @@ def query_form(query: PaymentQuery, settings: Mapping[str, Any]) -> dict[str, st
     }
 
 
-def event_from_query(query: PaymentQuery, response: Mapping[str, Any], app_id: str) -> ProviderEvent:
-    """Normalise a query answer: 1 paid, 2 failed, 3 processing or not yet paid."""
+def payable_until(created_at: datetime, settings: Mapping[str, Any]) -> datetime:
+    """After this the order has expired at ZaloPay: its expiry (at most the window) plus a margin."""
+    window = max(MIN_EXPIRY_SECONDS, int(settings.get("payment_window_minutes", 15)) * 60)
+    margin = int(settings.get("abandon_margin_minutes", 15)) * 60
+    return created_at + timedelta(seconds=window + margin)
+
+
+def event_from_query(
+    query: PaymentQuery, response: Mapping[str, Any], app_id: str, *, now: datetime, until: datetime
+) -> ProviderEvent:
+    """Normalise a query answer: 1 paid; 3 processing or not yet paid; 2 failed.
+
+    While the order is open the citizen may retry on ZaloPay's page after a failed
+    try, and ZaloPay calls back only on success, so "failed" is final only once the
+    order has expired (``until``); before that it is "no news".
+    """
     code = int(response.get("return_code", 0))
     if code == RETURN_SUCCESS:
         outcome = Outcome.SUCCEEDED
-    elif code == RETURN_FAIL:
+    elif code == RETURN_FAIL and now > until:
         outcome = Outcome.FAILED
     else:
         outcome = Outcome.PENDING

@@ -258,3 +258,21 @@ def _query_vnpay_after(minutes_ago, status=None):
 )
 def test_vnpay_querydr_abandoned_attempt_cancelled_only_after_window(minutes_ago, status, outcome):
     assert _query_vnpay_after(minutes_ago, status).outcome is outcome
+
+
+@pytest.mark.parametrize(
+    ("return_code", "minutes_ago", "outcome"),
+    [(1, 0, Outcome.SUCCEEDED), (3, 0, Outcome.PENDING), (2, 0, Outcome.PENDING), (2, 31, Outcome.FAILED),
+     (3, 31, Outcome.PENDING)],
+)  # fmt: skip
+def test_zalopay_query_failed_is_final_only_after_order_expiry(return_code, minutes_ago, outcome):
+    from providers.base import PaymentQuery
+    from providers.zalopay.mapping import event_from_query, payable_until
+
+    now = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+    created = now - timedelta(minutes=minutes_ago)
+    query = PaymentQuery("FG7K3M9Q2XAB", None, 50_000, created)
+    response = {"return_code": return_code, "amount": 50_000 if return_code == 1 else 0, "zp_trans_id": 1}
+    event = event_from_query(query, response, "2553", now=now, until=payable_until(created, {}))
+    assert event.outcome is outcome
+    assert event.amount == 50_000
