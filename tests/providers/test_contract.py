@@ -218,7 +218,7 @@ def test_contract_query_5xx_or_429_raises_unavailable(api_harness, status):
 
 def test_contract_query_timeout_raises_unavailable_timed_out(api_harness):
     adapter, request, _, _ = _paid(api_harness)
-    api_harness.simulator.faults.delay = 1.0  # the adapters read with a 0.5 s timeout here
+    api_harness.simulator.faults.delay = 2.5  # the adapters read with a 1.5 s timeout here
     with pytest.raises(ProviderUnavailable) as caught:
         adapter.query_status(_query(request))
     assert caught.value.timed_out
@@ -227,7 +227,7 @@ def test_contract_query_timeout_raises_unavailable_timed_out(api_harness):
 def test_contract_start_payment_timeout_raises_unavailable_timed_out(api_harness):
     if api_harness.code == "vnpay":
         pytest.skip("VNPay's start is a signed URL: no call to time out")
-    api_harness.simulator.faults.delay = 1.0
+    api_harness.simulator.faults.delay = 2.5
     with pytest.raises(ProviderUnavailable) as caught:
         api_harness.adapter().start_payment(payment_request())
     assert caught.value.timed_out

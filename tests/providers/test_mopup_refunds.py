@@ -54,7 +54,7 @@ def _wait_for(condition, seconds=5.0):
 
 def test_mopup_create_timeout_leaves_unknown_then_query_applies_success(served_app, harnesses, api, checkout):
     momo = harnesses["momo"].simulator
-    momo.faults.delay = 1.0  # the adapter reads with a 0.5 s timeout
+    momo.faults.delay = 2.5  # the adapter reads with a 1.5 s timeout
     invoice, chosen = _start(api, checkout, "momo")
 
     assert chosen.status_code == 303 and "/pay/return/" in chosen.headers["Location"]
@@ -84,7 +84,7 @@ def test_mopup_create_timeout_leaves_unknown_then_query_applies_success(served_a
 
 def test_mopup_query_timeout_leaves_attempt_open_never_failed(served_app, harnesses, api, checkout):
     _start(api, checkout, "vnpay")
-    harnesses["vnpay"].simulator.faults.delay = 1.0
+    harnesses["vnpay"].simulator.faults.delay = 2.5
 
     result = _cli(served_app, "payments", "mop-up", "--grace-seconds", "0")
 
@@ -186,7 +186,7 @@ def test_refund_vietqr_fails_without_holding_the_amount(served_app, harnesses, a
 
 def test_refund_provider_timeout_is_unknown_and_keeps_amount_reserved(served_app, harnesses, api, checkout):
     _, payment = _paid_through("momo", served_app, harnesses, api, checkout)
-    harnesses["momo"].simulator.faults.delay = 1.0
+    harnesses["momo"].simulator.faults.delay = 2.5
 
     result = _cli(served_app, "payments", "refund", payment.public_id, "--amount", "1250000")
 

@@ -51,7 +51,7 @@ def test_registry_builds_each_agency_its_own_adapter(installed):
     try:
         settings = harness.simulator.settings()
         registry = ProviderRegistry(
-            {"momo": {"base_url": settings["base_url"], "read_timeout": 0.5}},
+            {"momo": {"base_url": settings["base_url"], "read_timeout": 1.5}},
             {
                 "HN": {"momo": {k: settings[k] for k in ("partner_code", "access_key", "secret_key")}},
                 "HCM": {"momo": {"partner_code": "OTHER", "access_key": "a", "secret_key": "s"}},

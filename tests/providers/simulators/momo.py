@@ -65,7 +65,7 @@ class MomoSimulator(Simulator):
             "secret_key": self.secret_key,
             "base_url": self.url,
             "connect_timeout": 1.0,
-            "read_timeout": 0.5,
+            "read_timeout": 1.5,
         }
 
     def is_api(self, path: str) -> bool:

@@ -106,7 +106,7 @@ class VnpaySimulator(Simulator):
             "pay_url": self.url + PAY_PATH,
             "api_url": self.url + API_PATH,
             "connect_timeout": 1.0,
-            "read_timeout": 0.5,
+            "read_timeout": 1.5,
         }
 
     def is_api(self, path: str) -> bool:

@@ -53,7 +53,7 @@ class ZalopaySimulator(Simulator):
             "key2": self.key2,
             "base_url": self.url,
             "connect_timeout": 1.0,
-            "read_timeout": 0.5,
+            "read_timeout": 1.5,
         }
 
     def is_api(self, path: str) -> bool:
