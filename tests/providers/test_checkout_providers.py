@@ -204,3 +204,74 @@ def test_return_url_signed_success_is_shown_but_not_applied(served_app, harnesse
     assert forged.status_code == 200 and CLAIM not in forged.text
     assert _payment(served_app, reference=reference).status.value == "pending"
     assert api.invoice(invoice["id"])["status"] == "open"
+
+
+def _tampered(ipn, how):
+    from .simulators.base import SimCallback
+
+    query = dict(ipn.query)
+    if how == "amount":
+        query["vnp_Amount"] = str(int(query["vnp_Amount"]) - 100)
+    elif how == "signature":
+        query["vnp_SecureHash"] = query["vnp_SecureHash"][:-1] + (
+            "0" if query["vnp_SecureHash"][-1] != "0" else "1"
+        )
+    elif how == "missing":
+        del query["vnp_SecureHash"]
+    elif how == "terminal":
+        query["vnp_TmnCode"] = "OTHERTMN"
+    return SimCallback(method="GET", query=query)
+
+
+@pytest.mark.parametrize("how", ["amount", "signature", "missing", "terminal", "wrong_key"])
+def test_callback_vnpay_tampered_ipn_answered_97_without_state_change(
+    how, served_app, harnesses, api, checkout
+):
+    from .simulators.vnpay import query_hash
+
+    invoice, chosen = _start(api, checkout, "vnpay")
+    reference = _payment(served_app, provider_code="vnpay").reference
+    [ipn] = _pay(harnesses["vnpay"], served_app, chosen, reference)
+    if how == "wrong_key":
+        forged = {k: v for k, v in ipn.query.items() if k != "vnp_SecureHash"}
+        ipn = type(ipn)(
+            method="GET", query={**forged, "vnp_SecureHash": query_hash("guessed-secret", forged)}
+        )
+    else:
+        ipn = _tampered(ipn, how)
+
+    [reply] = deliver(harnesses["vnpay"], [ipn], checkout.server)
+
+    assert (reply.status_code, reply.json()["RspCode"]) == (200, "97")
+    assert _payment(served_app, reference=reference).status.value == "pending"
+    assert api.invoice(invoice["id"])["status"] == "open"
+    assert read_db(served_app, lambda s: s.scalars(select(InboundCallback.outcome)).all()) == ["rejected"]
+
+
+def test_callback_vnpay_success_for_cancelled_attempt_acknowledged_and_flagged(
+    served_app, harnesses, api, checkout
+):
+    from sqlalchemy import update
+
+    from payments.db import utcnow
+    from payments.models import Invoice
+
+    invoice, chosen = _start(api, checkout, "vnpay")
+    reference = _payment(served_app, provider_code="vnpay").reference
+
+    def expire(session):
+        session.execute(update(Invoice).values(expires_at=utcnow()))
+        session.commit()
+
+    read_db(served_app, expire)
+    served_app.test_cli_runner().invoke(args=["payments", "mop-up"])
+    assert _payment(served_app, reference=reference).status.value == "cancelled"
+
+    [reply] = deliver(
+        harnesses["vnpay"], _pay(harnesses["vnpay"], served_app, chosen, reference), checkout.server
+    )
+
+    assert reply.json()["RspCode"] == "00"  # acknowledged: VNPay must stop resending
+    payment = _payment(served_app, reference=reference)
+    assert (payment.status.value, payment.review_reason) == ("cancelled", "late_success")
+    assert api.invoice(invoice["id"])["status"] == "expired"
