@@ -66,7 +66,8 @@ def show(token: str) -> tuple[str, int]:
     for code in agency.enabled_providers:
         try:
             # Brand names have no catalogue entry and pass through; the sandbox bank's has one.
-            providers.append((code, gettext(registry.adapter_class(code).display_name)))
+            # for_agency, not adapter_class: a provider without credentials is not offered.
+            providers.append((code, gettext(registry.for_agency(code, agency.code).display_name)))
         except UnknownProvider:
             continue
     return render_template(
@@ -86,7 +87,11 @@ def start(token: str) -> Response | tuple[str, int]:
     session = get_session()
     agency = repository.get_agency(session, invoice.agency_id)
     provider_code = request.form.get("provider", "")
-    if provider_code not in agency.enabled_providers:
+    try:
+        if provider_code not in agency.enabled_providers:
+            raise UnknownProvider(provider_code)
+        adapter = get_registry().for_agency(provider_code, agency.code)  # no credentials: not listed
+    except UnknownProvider:
         abort(400, description=gettext("Please choose one of the listed payment methods."))
     try:
         payment = attempts.create_attempt(
@@ -95,7 +100,6 @@ def start(token: str) -> Response | tuple[str, int]:
     except InvoiceNotPayable:
         return _status_page(invoice, token)
     session.commit()  # phase 1: the attempt exists before the provider hears of it
-    adapter = get_registry().for_agency(provider_code, agency.code)
     client_ip = request.remote_addr or ""
     attempts.launch_attempt(
         session, adapter, payment, invoice, client_ip=client_ip, language=i18n.chosen_language()

@@ -275,3 +275,26 @@ def test_callback_vnpay_success_for_cancelled_attempt_acknowledged_and_flagged(
     payment = _payment(served_app, reference=reference)
     assert (payment.status.value, payment.review_reason) == ("cancelled", "late_success")
     assert api.invoice(invoice["id"])["status"] == "expired"
+
+
+def test_checkout_offers_only_providers_with_credentials(served_app, api, checkout):
+    from tests import factories
+
+    other = factories.create_agency_with_key(served_app, code="HN-TP", providers=("vnpay", "momo", "sandbox"),
+                                             origin="https://dvc.hanoi.gov.vn")  # fmt: skip
+    body = factories.invoice_body(return_url=f"{other.origin}/ket-qua")
+    invoice = requests.post(f"{checkout.server.url}/api/v1/invoices", json=body, headers=other.headers,
+                            timeout=10).json()  # fmt: skip
+
+    page = checkout.browser.get(invoice["payment_url"], timeout=10).text
+
+    assert 'value="sandbox"' in page
+    assert 'value="vnpay"' not in page and 'value="momo"' not in page
+    refused = checkout.choose(invoice["payment_url"], "vnpay")
+    assert refused.status_code == 400
+
+
+def test_checkout_vietqr_offered_in_vietnamese(served_app, api, checkout):
+    invoice = api.create_invoice()
+    page = checkout.browser.get(invoice["payment_url"], timeout=10).text
+    assert "Chuyển khoản ngân hàng (VietQR)" in page and 'value="vietqr"' in page
