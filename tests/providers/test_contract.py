@@ -281,3 +281,21 @@ def test_contract_covers_every_installed_adapter():
     from providers.registry import installed_adapters
 
     assert set(installed_adapters()) - {"sandbox"} == set(ALL_CODES)
+
+
+REQUEST_SECRET = {"vnpay": "hash_secret", "momo": "secret_key", "zalopay": "key1"}
+
+
+def test_contract_provider_refuses_request_signed_with_wrong_secret(api_harness):
+    import requests
+
+    from providers.errors import ProviderRejected
+
+    adapter = api_harness.adapter(**{REQUEST_SECRET[api_harness.code]: "not-the-shared-secret"})
+    request = payment_request()
+    if api_harness.code == "vnpay":
+        page = requests.get(adapter.start_payment(request).action.url, timeout=5)
+        assert page.status_code == 400 and request.reference not in api_harness.simulator.orders
+    else:
+        with pytest.raises(ProviderRejected):
+            adapter.start_payment(request)
