@@ -7,9 +7,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask, render_template
-from markupsafe import Markup
 from flask_babel import Babel, get_locale
 from flask_wtf import CSRFProtect
+from markupsafe import Markup
 
 from . import db, i18n, provider_registry, security
 from .config import config_class, normalise

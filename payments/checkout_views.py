@@ -117,7 +117,11 @@ def _next_step(payment: Payment, invoice: Invoice, token: str) -> Response | tup
     if isinstance(action, Redirect):
         return render_template("redirect_form.html", action=action, invoice=invoice), 200
     return render_template(
-        "qr.html", action=action, invoice=invoice, payment=payment, token=token,
+        "qr.html",
+        action=action,
+        invoice=invoice,
+        payment=payment,
+        token=token,
         return_token=sign(RETURN_LINK, payment.public_id),
     ), 200
 

@@ -45,8 +45,9 @@ class RefundStatus(enum.StrEnum):
 
 
 #: refunds that count against what is left to refund (all but the failed ones)
-REFUND_HOLDS_AMOUNT = frozenset({RefundStatus.CREATED, RefundStatus.PENDING, RefundStatus.UNKNOWN,
-                                 RefundStatus.SUCCEEDED})
+REFUND_HOLDS_AMOUNT = frozenset(
+    {RefundStatus.CREATED, RefundStatus.PENDING, RefundStatus.UNKNOWN, RefundStatus.SUCCEEDED}
+)
 
 Status = InvoiceStatus | PaymentStatus
 
