@@ -1,7 +1,7 @@
 """Outbound webhooks: endpoints, deliveries, attempt log, dispatch marks; outbox created_at index.
 
 Revision ID: 0003
-Revises: 0001
+Revises: 0002
 Create Date: 2026-11-26
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import payments.db
 
 revision = '0003'
-down_revision = '0001'
+down_revision = '0002'
 branch_labels = None
 depends_on = None
 
