@@ -1,19 +1,23 @@
 """Celery wrappers for the scheduled invoice and payment jobs; each calls what its CLI twin calls.
 
-Payment mop-up (``flask payments mop-up``) and the daily reconciliation (``flask reconcile
-run``) belong to other issues: until their job functions land, their tasks are named hooks
-that only log, so the beat schedule and the worker need no change when they do.
+The daily reconciliation (``flask reconcile run``) belongs to another issue: until its job
+function lands, its task is a named hook that only logs, so the beat schedule and the
+worker need no change when it does.
 """
 
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from celery import shared_task
+from flask import current_app
 
 from payments import idempotency, service
 from payments.celery_app import TaskNames
 from payments.db import get_session
+from payments.mopup import run_mop_up
+from payments.provider_registry import get_registry
 
 logger = logging.getLogger(__name__)
 
@@ -37,10 +41,16 @@ def reap_idempotency_keys() -> int:
 
 
 @shared_task(name=TaskNames.PAYMENTS_MOP_UP, ignore_result=True)
-def mop_up_payments() -> int:
-    """Hook for ``payments.mopup.run_mop_up`` (issue 3): resolve pending/unknown payments."""
-    logger.info("payments-mop-up: the mop-up job is not installed yet; nothing done")
-    return 0
+def mop_up_payments() -> dict[str, int]:
+    """Ask providers about payments left pending or unknown (twin: ``flask payments mop-up``)."""
+    config = current_app.config
+    report = run_mop_up(
+        get_session(),
+        get_registry(),
+        grace=timedelta(seconds=int(config["MOPUP_GRACE_SECONDS"])),
+        limit=int(config["MOPUP_BATCH_LIMIT"]),
+    )
+    return dict(report)
 
 
 @shared_task(name=TaskNames.RECONCILIATION_DAILY, ignore_result=True)

@@ -140,3 +140,13 @@ def test_dispatch_task_runs_in_app_context_and_delivers_inline(app, agency, rece
     with app.app_context():
         (row,) = get_session().scalars(select(WebhookDelivery)).all()
         assert row.status == DeliveryStatus.SUCCEEDED
+
+
+def test_scheduled_payment_tasks_run_their_jobs_in_app_context(app, agency, client, session):
+    from payments import tasks as payment_tasks
+
+    create_invoice(client, agency)
+    assert payment_tasks.expire_invoices.apply().get() == 0
+    assert payment_tasks.reap_idempotency_keys.apply().get() == 0
+    report = payment_tasks.mop_up_payments.apply().get()
+    assert report.get("invoices_expired", 0) == 0
