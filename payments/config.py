@@ -78,6 +78,9 @@ class Config:
     WEBHOOKS_SWEEP_SECONDS = 10  # beat interval of the sweep that recovers lost broker messages
     WEBHOOKS_ENQUEUE_ON_COMMIT = True  # kick a worker right after an event commits
     WEBHOOKS_ATTEMPT_RETENTION_DAYS = 45  # attempt log kept at least 30 days
+    WEBHOOKS_DISPATCH_HORIZON_HOURS = 72  # events older than this are not fanned out any more
+    WEBHOOKS_BATCH_SIZE = 100  # events or deliveries per claiming transaction
+    WEBHOOKS_SWEEP_LIMIT = 1000  # most deliveries one sweep re-enqueues
 
     @classmethod
     def validate(cls, config: dict[str, Any]) -> None:

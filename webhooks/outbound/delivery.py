@@ -54,14 +54,33 @@ def event_body(event: OutboxEvent) -> str:
 
 
 def dispatch_events(
-    session: Session, now: datetime, limit: int, event_ids: list[str] | None = None
+    session: Session,
+    now: datetime,
+    limit: int,
+    event_ids: list[str] | None = None,
+    horizon: timedelta = DISPATCH_HORIZON,
 ) -> list[int]:
     """Fan new outbox events out into one pending delivery per subscribed endpoint; return their ids."""
-    events = repository.undispatched_events(session, now - DISPATCH_HORIZON, limit, event_ids)
-    mine = repository.mark_dispatched(session, [e.id for e in events], now)
-    events = [e for e in events if e.id in mine]
+    return dispatch_batch(session, now, limit, event_ids, horizon)[1]
+
+
+def dispatch_batch(
+    session: Session,
+    now: datetime,
+    limit: int,
+    event_ids: list[str] | None = None,
+    horizon: timedelta = DISPATCH_HORIZON,
+) -> tuple[int, list[int]]:
+    """Fan out up to ``limit`` new events; return how many events were found and the new delivery ids.
+
+    Most events (``invoice.created``, say) have no subscriber: they are only marked, which is
+    why callers loop on the number of events found, not on the deliveries made.
+    """
+    found = repository.undispatched_events(session, now - horizon, limit, event_ids)
+    mine = repository.mark_dispatched(session, [e.id for e in found], now)
+    events = [e for e in found if e.id in mine]
     if not events:
-        return []
+        return len(found), []
     by_agency: dict[int, list[WebhookEndpoint]] = defaultdict(list)
     for endpoint in repository.enabled_endpoints(session, {e.agency_id for e in events}):
         by_agency[endpoint.agency_id].append(endpoint)
@@ -71,7 +90,7 @@ def dispatch_events(
         for endpoint in by_agency[event.agency_id]
         if event.event_type in endpoint.event_types
     ]
-    return repository.insert_deliveries(session, pairs, now)
+    return len(found), repository.insert_deliveries(session, pairs, now)
 
 
 def add_test_delivery(session: Session, endpoint: WebhookEndpoint, event: OutboxEvent, now: datetime) -> int:

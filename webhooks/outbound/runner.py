@@ -31,13 +31,28 @@ def chunks(claims: Sequence[Claim]) -> list[list[Claim]]:
 
 
 def dispatch_and_claim(
-    session: Session, settings: OutboundSettings, clock: Clock, event_ids: list[str] | None = None
+    session: Session,
+    settings: OutboundSettings,
+    clock: Clock,
+    event_ids: list[str] | None = None,
+    max_events: int | None = None,
 ) -> list[Claim]:
-    """Fan out new events and claim the deliveries they made, in one committed transaction."""
-    now = clock()
-    ids = delivery.dispatch_events(session, now, settings.batch_size, event_ids)
-    claims = repository.claim_ids(session, ids, now, now + settings.claim_lease)
-    session.commit()
+    """Fan out new events and claim the deliveries they made, a committed transaction per batch.
+
+    Stops when a batch comes back short, or after ``max_events`` (default: one batch).
+    """
+    limit = max_events or settings.batch_size
+    claims: list[Claim] = []
+    seen = 0
+    while seen < limit:
+        now = clock()
+        batch = min(settings.batch_size, limit - seen)
+        found, ids = delivery.dispatch_batch(session, now, batch, event_ids, settings.dispatch_horizon)
+        claims += repository.claim_ids(session, ids, now, now + settings.claim_lease)
+        session.commit()
+        seen += found
+        if found < batch:
+            break
     return claims
 
 
@@ -96,7 +111,8 @@ def deliver_due(
     """Fan out, claim and deliver everything due now, batch after batch; count the outcomes."""
     counts: Counter[str] = Counter()
     for _ in range(max_rounds):
-        claims = dispatch_and_claim(session, settings, clock) + claim_due(session, settings, clock)
+        claims = dispatch_and_claim(session, settings, clock, max_events=settings.sweep_limit)
+        claims += claim_due(session, settings, clock)
         if not claims:
             break
         for chunk in chunks(claims):

@@ -24,6 +24,7 @@ class OutboundSettings:
     rotation_overlap: timedelta
     batch_size: int
     sweep_limit: int
+    dispatch_horizon: timedelta  # older undispatched events are left alone (after a long outage: raise it)
     attempt_retention: timedelta
     enqueue_on_commit: bool
 
@@ -54,6 +55,7 @@ def outbound_settings(config: Mapping[str, Any]) -> OutboundSettings:
         rotation_overlap=timedelta(hours=float(config.get("WEBHOOKS_ROTATION_OVERLAP_HOURS", 24))),
         batch_size=int(config.get("WEBHOOKS_BATCH_SIZE", 100)),
         sweep_limit=int(config.get("WEBHOOKS_SWEEP_LIMIT", 1000)),
+        dispatch_horizon=timedelta(hours=float(config.get("WEBHOOKS_DISPATCH_HORIZON_HOURS", 72))),
         attempt_retention=retention,
         enqueue_on_commit=bool(config.get("WEBHOOKS_ENQUEUE_ON_COMMIT", True)),
     )

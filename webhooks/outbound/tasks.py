@@ -53,7 +53,7 @@ def sweep() -> int:
     """Fan out events a lost kick missed and re-enqueue due or lease-expired deliveries."""
     settings = outbound_settings(current_app.config)
     session = get_session()
-    claims = runner.dispatch_and_claim(session, settings, utcnow)
+    claims = runner.dispatch_and_claim(session, settings, utcnow, max_events=settings.sweep_limit)
     # Bounded, so a backlog is enqueued no faster than workers drain it within a claim lease.
     claims += runner.claim_due(session, settings, utcnow, limit=settings.sweep_limit)
     enqueue(claims)

@@ -212,3 +212,21 @@ def test_record_attempt_jitter_uses_given_rng(db_session, clock, settings):
     assert db_session.scalar(select(func.count()).select_from(WebhookAttempt)) == 1
     assert repository.attempts_for(db_session, row.id)[0].status_code == 500
     assert db_session.get(WebhookEndpoint, row.endpoint_id).enabled
+
+
+def test_deliver_due_unsubscribed_events_do_not_hide_later_ones(db_session, clock, receiver):
+    from webhooks.outbound.settings import outbound_settings
+
+    receiver.expect_request("/hook").respond_with_data("", status=204)
+    small_batches = outbound_settings(
+        {"WEBHOOKS_ALLOW_HTTP": True, "WEBHOOKS_ALLOW_PRIVATE": True, "WEBHOOKS_BATCH_SIZE": 10}
+    )
+    agency = create_agency(db_session)
+    create_endpoint(db_session, agency, receiver.url_for("/hook"))
+    for n in range(25):  # nobody can subscribe to invoice.created
+        create_event(db_session, agency, "invoice.created", at=clock.now + timedelta(microseconds=n))
+    paid = create_event(db_session, agency, at=clock.now + timedelta(seconds=1))
+    db_session.commit()
+
+    assert runner.deliver_due(db_session, small_batches, loopback, clock) == {DeliveryStatus.SUCCEEDED: 1}
+    assert [r.headers["webhook-id"] for r, _ in receiver.log] == [paid.id]
