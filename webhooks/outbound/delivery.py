@@ -28,7 +28,7 @@ from .signing import SigningKeys, webhook_headers
 
 logger = logging.getLogger(__name__)
 
-#: events older than this are not fanned out any more (a new endpoint does not get history)
+#: default age past which undispatched events are left alone (keeps the sweep's scan short)
 DISPATCH_HORIZON = timedelta(days=3)
 _ERROR_LIMIT = 300
 

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
 
 from celery import shared_task
 from flask import current_app
 
 from payments.celery_app import QueueNames, TaskNames
-from payments.db import get_session
+from payments.db import get_session, utcnow
 
 from . import repository, runner
 from .repository import Claim
@@ -17,11 +16,6 @@ from .settings import configured_resolver, outbound_settings
 
 #: a dispatch sends this many deliveries itself; more go to other workers in chunks
 INLINE_DELIVERIES = 3
-
-
-def utcnow() -> datetime:
-    """Return the current aware UTC time."""
-    return datetime.now(UTC)
 
 
 @shared_task(name=TaskNames.WEBHOOKS_DISPATCH, ignore_result=True)
