@@ -118,6 +118,36 @@ def test_transition_on_database_moves_only_along_table_edges(app, client, agency
             assert session.scalar(select(func.count()).select_from(OutboxEvent)) == events_before + allowed
 
 
+def test_transition_audits_the_status_the_row_had_not_the_one_read_earlier(app, client, agency, session):
+    # A request reads the attempt as 'created'; before it writes, another transaction moves the
+    # attempt on. The audit entry must name the edge that really happened.
+    invoice_json = create_invoice(client, agency)
+    [payment] = _start_attempts(app, invoice_json["id"], ["created"])
+    with app.app_context():
+        reader = get_session()
+        stale = reader.get_one(Payment, payment.id)
+        reader.commit()  # the read is over; the row is 'created' in memory
+        with app.app_context():
+            other = get_session()
+            assert transition(other, other.get_one(Payment, payment.id), PS.PENDING, actor="test", event_data=dict)
+            other.commit()
+
+        assert transition(reader, stale, PS.FAILED, actor="test", event_data=dict)
+        reader.commit()
+
+    try:
+        details = session.scalars(
+            select(AuditEntry.detail).where(AuditEntry.entity_id == payment.public_id).order_by(AuditEntry.id)
+        ).all()
+    finally:
+        session.rollback()
+    assert [(d.get("from"), d.get("to")) for d in details] == [
+        (None, None),  # payment.created
+        ("created", "pending"),
+        ("pending", "failed"),
+    ]
+
+
 # --- random event sequences --------------------------------------------------------------------
 
 OUTCOMES = ("succeeded", "failed", "pending", "cancelled")
