@@ -129,7 +129,9 @@ def test_transition_audits_the_status_the_row_had_not_the_one_read_earlier(app, 
         reader.commit()  # the read is over; the row is 'created' in memory
         with app.app_context():
             other = get_session()
-            assert transition(other, other.get_one(Payment, payment.id), PS.PENDING, actor="test", event_data=dict)
+            assert transition(
+                other, other.get_one(Payment, payment.id), PS.PENDING, actor="test", event_data=dict
+            )
             other.commit()
 
         assert transition(reader, stale, PS.FAILED, actor="test", event_data=dict)
