@@ -149,3 +149,33 @@ def test_database_refuses_second_succeeded_payment_of_one_invoice(app, client, a
             )
             statuses = conn.execute(text("SELECT status FROM payments ORDER BY id")).scalars().all()
     assert statuses == ["succeeded", "succeeded_duplicate"]
+
+
+@requires_postgres
+@pytest.mark.parametrize("round_", range(10))
+def test_callback_success_racing_cancel_pays_or_flags_never_both(app, client, agency, session, round_):
+    invoice = create_invoice(client, agency)
+    attempt = start_sandbox_attempt(client, invoice)
+    cancel_path = f"/api/v1/invoices/{invoice['id']}/cancel"
+
+    statuses = _race(
+        app,
+        [
+            lambda c: send_callback(c, attempt, "succeeded"),
+            lambda c: c.post(cancel_path, headers=agency.headers),
+        ],
+    )
+
+    try:
+        payment = session.execute(
+            select(Payment.status, Payment.review_reason).where(Payment.reference == attempt.reference)
+        ).one()
+    finally:
+        session.rollback()
+    final = client.get(f"/api/v1/invoices/{invoice['id']}", headers=agency.headers).get_json()["status"]
+    assert payment.status.value == "succeeded"
+    if final == "paid":  # the success came first: the cancel is refused
+        assert statuses == [200, 409] and payment.review_reason is None
+    else:  # the cancel came first: the money must go back
+        assert (final, statuses) == ("cancelled", [200, 200])
+        assert payment.review_reason == "refund_required"
