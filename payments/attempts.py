@@ -120,9 +120,18 @@ def create_attempt(
 
 
 def launch_attempt(
-    session: Session, adapter: ProviderAdapter, payment: Payment, invoice: Invoice, *, client_ip: str
+    session: Session,
+    adapter: ProviderAdapter,
+    payment: Payment,
+    invoice: Invoice,
+    *,
+    client_ip: str,
+    language: str | None = None,
 ) -> Payment:
-    """Phase 2: ask the provider to start the attempt; record ``pending``, ``unknown`` or ``failed``."""
+    """Phase 2: ask the provider to start the attempt; record ``pending``, ``unknown`` or ``failed``.
+
+    ``language`` is the citizen's own choice on the checkout page, which beats the invoice's.
+    """
     if payment.status is not PaymentStatus.CREATED:
         return payment  # a double submit: the first request already launched it
     request = PaymentRequest(
@@ -130,7 +139,7 @@ def launch_attempt(
         amount=payment.amount,
         currency=payment.currency,
         description=invoice.description,
-        language="en" if invoice.language == "en" else "vi",
+        language="en" if (language or invoice.language) == "en" else "vi",
         return_url=return_url_for(payment.public_id),
         callback_url=callback_url_for(payment.provider_code),
         expires_at=invoice.expires_at,

@@ -12,17 +12,14 @@ from typing import Any
 from flask import current_app
 from sqlalchemy.orm import Session
 
-from webhooks.outbox import record_event
-
 from . import repository
-from .audit import record_audit
 from .db import utcnow
 from .errors import InvalidTransition, NotFound, ValidationFailed
 from .ids import new_public_id
 from .models import Agency, Invoice, InvoiceItem
 from .schemas import CreateInvoice, InvoiceSchema
 from .state import InvoiceStatus, PaymentStatus
-from .transitions import transition
+from .transitions import record_change, transition
 from .urls import return_url_allowed
 
 _invoice_schema = InvoiceSchema()
@@ -73,23 +70,8 @@ def create_invoice(session: Session, agency: Agency, command: CreateInvoice, *, 
     )
     session.add(invoice)
     session.flush()
-    record_audit(
-        session,
-        actor=actor,
-        action="invoice.created",
-        entity_type="invoice",
-        entity_id=invoice.public_id,
-        agency_id=agency.id,
-        detail={"total": invoice.total, "reference": invoice.reference},
-    )
-    record_event(
-        session,
-        agency_id=agency.id,
-        event_type="invoice.created",
-        aggregate_type="invoice",
-        aggregate_id=invoice.public_id,
-        data=invoice_data(invoice),
-    )
+    record_change(session, invoice, "invoice.created", actor=actor, data=invoice_data(invoice),
+                  detail={"total": invoice.total, "reference": invoice.reference})
     return invoice
 
 
