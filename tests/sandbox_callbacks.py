@@ -20,7 +20,7 @@ from werkzeug.test import TestResponse
 
 from payments.models import AuditEntry, Invoice, Payment
 from providers.sandbox.signature import SIGNATURE_HEADER, sign_body
-from tests.factories import csrf_token, form_fields
+from tests.factories import AgencyWithKey, csrf_token, form_fields
 from webhooks.models import InboundCallback, OutboxEvent
 
 CALLBACK_PATH = "/callbacks/sandbox"
@@ -163,3 +163,14 @@ def payment_row(session: Session, reference: str) -> Payment:
         return payment
     finally:
         session.rollback()
+
+
+def result_of(response: TestResponse) -> str:
+    """Return what the sandbox answer says we did with the callback."""
+    assert response.content_type == "application/json"
+    return str(json.loads(response.get_data())["result"])
+
+
+def invoice_status(client: FlaskClient, agency: AgencyWithKey, invoice_id: str) -> str:
+    """Return the invoice's status as the API reports it."""
+    return str(client.get(f"/api/v1/invoices/{invoice_id}", headers=agency.headers).get_json()["status"])
