@@ -81,6 +81,41 @@ def deliver(
     Each result is committed as soon as it is known.
     """
     now = clock()
+    statuses, to_send = _hold(session, claims, settings, now)
+    session.commit()  # no transaction stays open during the network calls
+    _send(session, to_send, statuses, settings, resolver, clock)
+    return [statuses.get(claim) for claim in claims]
+
+
+def dispatch_and_deliver(
+    session: Session,
+    settings: OutboundSettings,
+    resolver: Resolver,
+    clock: Clock,
+    event_ids: list[str],
+    inline_limit: int,
+) -> list[Claim]:
+    """Fan out freshly committed events; send up to ``inline_limit`` deliveries right here.
+
+    Fan-out, claims and leases share one transaction, so the common case (an event for
+    one endpoint) costs two commits. More deliveries than ``inline_limit`` are only
+    claimed, and returned for the caller to hand to other workers.
+    """
+    now = clock()
+    _, ids = delivery.dispatch_batch(session, now, settings.batch_size, event_ids, settings.dispatch_horizon)
+    claims = repository.claim_ids(session, ids, now, now + settings.claim_lease)
+    if len(claims) > inline_limit:
+        session.commit()
+        return claims
+    statuses, to_send = _hold(session, claims, settings, now)
+    session.commit()
+    _send(session, to_send, statuses, settings, resolver, clock)
+    return []
+
+
+def _hold(
+    session: Session, claims: Sequence[Claim], settings: OutboundSettings, now: datetime
+) -> tuple[dict[Claim, DeliveryStatus | None], list[delivery.Prepared]]:
     timeout = timedelta(seconds=settings.timeout_seconds)
     lease_until = now + settings.lease + timeout * max(0, len(claims) - 1)
     held = repository.renew_claims(session, claims, now, lease_until)
@@ -92,7 +127,17 @@ def deliver(
             statuses[item.held.claim] = DeliveryStatus.SKIPPED if done else None
         else:
             to_send.append(item)
-    session.commit()  # no transaction stays open during the network calls
+    return statuses, to_send
+
+
+def _send(
+    session: Session,
+    to_send: list[delivery.Prepared],
+    statuses: dict[Claim, DeliveryStatus | None],
+    settings: OutboundSettings,
+    resolver: Resolver,
+    clock: Clock,
+) -> None:
     options = settings.send_options(resolver)
     for item in to_send:
         assert item.request is not None
@@ -102,7 +147,6 @@ def deliver(
             session, item.held, result, started_at=started_at, now=clock()
         )
         session.commit()
-    return [statuses.get(claim) for claim in claims]
 
 
 def deliver_due(

@@ -133,7 +133,7 @@ def test_dispatch_task_runs_in_app_context_and_delivers_inline(app, agency, rece
     app.extensions[RESOLVER_EXTENSION] = loopback
 
     # Eager apply goes through the Flask-bound task class, outside any app context here.
-    assert tasks.dispatch_events.apply(args=[[event.id]]).get() == 1
+    assert tasks.dispatch_events.apply(args=[[event.id]]).get() == 0  # sent inline, nothing enqueued
 
     ((request, _),) = receiver.log
     assert Webhook(secret).verify(request.get_data(), dict(request.headers))["data"] == {"id": "inv_9"}

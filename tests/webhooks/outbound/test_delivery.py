@@ -230,3 +230,27 @@ def test_deliver_due_unsubscribed_events_do_not_hide_later_ones(db_session, cloc
 
     assert runner.deliver_due(db_session, small_batches, loopback, clock) == {DeliveryStatus.SUCCEEDED: 1}
     assert [r.headers["webhook-id"] for r, _ in receiver.log] == [paid.id]
+
+
+def test_dispatch_and_deliver_sends_few_inline_and_hands_back_the_rest(db_session, clock, settings, receiver):
+    receiver.expect_request("/a").respond_with_data("", status=200)
+    receiver.expect_request("/b").respond_with_data("", status=200)
+    agency = create_agency(db_session)
+    create_endpoint(db_session, agency, receiver.url_for("/a"))
+    create_endpoint(db_session, agency, receiver.url_for("/b"))
+    first, second = create_event(db_session, agency), create_event(db_session, agency)
+    db_session.commit()
+
+    assert (
+        runner.dispatch_and_deliver(db_session, settings, loopback, clock, [first.id], inline_limit=2) == []
+    )
+    assert sorted(r.path for r, _ in receiver.log) == ["/a", "/b"]
+
+    handed_back = runner.dispatch_and_deliver(
+        db_session, settings, loopback, clock, [second.id], inline_limit=1
+    )
+    assert len(handed_back) == 2 and len(receiver.log) == 2  # claimed, not sent
+    assert (
+        runner.deliver(db_session, handed_back, settings, loopback, clock) == [DeliveryStatus.SUCCEEDED] * 2
+    )
+    assert {r.headers["webhook-id"] for r, _ in receiver.log[2:]} == {second.id}
