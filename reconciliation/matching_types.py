@@ -1,0 +1,157 @@
+"""Plain values the matcher works on and answers with; no ORM, no I/O."""
+
+from __future__ import annotations
+
+import enum
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+from reconciliation.importers.base import Direction
+
+
+class Category(enum.StrEnum):
+    """Where every payment, settlement line, batch and statement entry ends up."""
+
+    MATCHED = "matched"
+    MISSING_IN_STATEMENT = "missing_in_statement"
+    UNEXPECTED_IN_STATEMENT = "unexpected_in_statement"
+    AMOUNT_MISMATCH = "amount_mismatch"
+    DUPLICATE = "duplicate"
+    AMBIGUOUS = "ambiguous"
+
+
+class ItemKind(enum.StrEnum):
+    """What an outcome is about."""
+
+    PAYMENT = "payment"
+    SETTLEMENT = "settlement_line"
+    BATCH = "settlement_batch"
+    ENTRY = "statement_line"
+
+
+class Channel(enum.StrEnum):
+    """How a payment's money travels to the collection account."""
+
+    PROVIDER = "provider"  # through a provider's daily settlement batch (ways 1 and 2)
+    DIRECT = "direct"  # a bank transfer (VietQR) straight to the account (way 3)
+
+
+class Way(enum.StrEnum):
+    """Which matching rule produced an outcome."""
+
+    PROVIDER = "provider"  # payment <-> provider settlement line, by provider transaction id
+    BATCH = "batch"  # settlement batch <-> bank credit, by batch reference or amount and date window
+    REFERENCE = "reference"  # bank credit <-> direct payment, by our reference in the transfer content
+    REVERSAL = "reversal"  # a reversal entry netted against the entry it reverses
+    NONE = ""
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerPayment:
+    """A payment we recorded as paid."""
+
+    id: int
+    reference: str
+    amount: int
+    currency: str
+    paid_on: date
+    account: str
+    channel: Channel
+    provider_code: str = ""
+    provider_ref: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SettlementItem:
+    """One line of a provider's settlement report."""
+
+    id: int
+    provider_code: str
+    provider_ref: str
+    amount: int
+    currency: str
+    settled_on: date
+    batch_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class SettlementBatch:
+    """One daily lump sum a provider remits to a collection account."""
+
+    id: str
+    provider_code: str
+    batch_ref: str
+    account: str
+    amount: int
+    currency: str
+    settled_on: date
+
+
+@dataclass(frozen=True, slots=True)
+class BankEntry:
+    """One booked statement entry, with the references found in its transfer content."""
+
+    id: int
+    account: str
+    amount: int
+    currency: str
+    direction: Direction
+    booking_date: date
+    remittance: str = ""
+    bank_ref: str = ""
+    reversal: bool = False
+    references: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class MatchConfig:
+    """Tolerances of the batch rule."""
+
+    window_business_days: int = 2
+    holidays: frozenset[date] = frozenset()
+    date_tolerance_days: int = 3  # provider line vs payment date: beyond this, a note
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """The category of one item and what it was matched or compared against."""
+
+    kind: ItemKind
+    item_id: int | str
+    category: Category
+    amount: int
+    currency: str
+    way: Way = Way.NONE
+    counterpart: tuple[int | str, ...] = ()
+    delta: int = 0  # statement side minus our side, for amount mismatches
+    note: str = ""
+
+
+@dataclass(slots=True)
+class MatchResult:
+    """Every outcome, plus which statement entry proves each settled payment arrived."""
+
+    outcomes: list[Outcome] = field(default_factory=list)
+    settled_by: dict[int, int] = field(default_factory=dict)  # payment id -> entry id
+
+    def counts(self) -> Counter[Category]:
+        """Count outcomes per category."""
+        return Counter(outcome.category for outcome in self.outcomes)
+
+    def of(self, kind: ItemKind, item_id: int | str) -> Outcome:
+        """Return the outcome of one item (linear; for tests and small runs)."""
+        for outcome in self.outcomes:
+            if outcome.kind is kind and outcome.item_id == item_id:
+                return outcome
+        raise KeyError((kind, item_id))
+
+
+def add_business_days(start: date, days: int, holidays: frozenset[date]) -> date:
+    """Return the date ``days`` business days after ``start`` (weekends and holidays skipped)."""
+    current = start
+    while days > 0:
+        current += timedelta(days=1)
+        if current.weekday() < 5 and current not in holidays:
+            days -= 1
+    return current
