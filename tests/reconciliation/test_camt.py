@@ -10,7 +10,14 @@ from datetime import date
 
 import pytest
 
-from reconciliation.importers import Direction, LineError, Statement, StatementLine, StatementRefused, summarise
+from reconciliation.importers import (
+    Direction,
+    LineError,
+    Statement,
+    StatementLine,
+    StatementRefused,
+    summarise,
+)
 from reconciliation.importers.camt import read_camt
 from reconciliation.synthetic import SyntheticEntry, write_camt053
 
@@ -85,16 +92,23 @@ def test_read_camt_integral_vnd_with_zero_decimals_is_accepted():
 
 
 def test_read_camt_other_currency_keeps_minor_units():
-    (line,) = [i for i in _read(_camt([SyntheticEntry("12.34", currency="EUR")])) if isinstance(i, StatementLine)]
+    (line,) = [
+        i for i in _read(_camt([SyntheticEntry("12.34", currency="EUR")])) if isinstance(i, StatementLine)
+    ]
     assert (line.amount, line.currency) == (1234, "EUR")
 
 
 def test_read_camt_batch_entry_keeps_booked_amount_and_each_transaction():
-    raw = _camt([SyntheticEntry("300000", batch=(("100000", "FG1111111111"), ("200000", "FG2222222222")))], version=4)
+    raw = _camt(
+        [SyntheticEntry("300000", batch=(("100000", "FG1111111111"), ("200000", "FG2222222222")))], version=4
+    )
     (line,) = [i for i in _read(raw) if isinstance(i, StatementLine)]
     assert line.amount == 300_000
     assert line.batch_count == 2
-    assert [(d.amount, d.remittance) for d in line.details] == [(100_000, "FG1111111111"), (200_000, "FG2222222222")]
+    assert [(d.amount, d.remittance) for d in line.details] == [
+        (100_000, "FG1111111111"),
+        (200_000, "FG2222222222"),
+    ]
 
 
 def test_read_camt_v02_batch_reads_transaction_amounts_from_amtdtls():
@@ -104,9 +118,17 @@ def test_read_camt_v02_batch_reads_transaction_amounts_from_amtdtls():
 
 
 def test_read_camt_reversal_entry_is_flagged_and_debits():
-    raw = _camt([SyntheticEntry("50000", "x", bank_ref="R1"), SyntheticEntry("50000", "x", credit=False, reversal=True)])
+    raw = _camt(
+        [
+            SyntheticEntry("50000", "x", bank_ref="R1"),
+            SyntheticEntry("50000", "x", credit=False, reversal=True),
+        ]
+    )
     lines = [i for i in _read(raw) if isinstance(i, StatementLine)]
-    assert [(line.direction, line.reversal) for line in lines] == [(Direction.CREDIT, False), (Direction.DEBIT, True)]
+    assert [(line.direction, line.reversal) for line in lines] == [
+        (Direction.CREDIT, False),
+        (Direction.DEBIT, True),
+    ]
 
 
 def test_read_camt_several_statements_and_datetime_booking_dates():
@@ -125,7 +147,11 @@ def test_read_camt_several_statements_and_datetime_booking_dates():
     items = _read(raw)
     headers = [i for i in items if isinstance(i, Statement)]
     lines = [i for i in items if isinstance(i, StatementLine)]
-    assert [(h.index, h.statement_id, h.account) for h in headers] == [(0, "A", "VN00TEST"), (1, "B", ACCOUNT), (2, "C", ACCOUNT)]
+    assert [(h.index, h.statement_id, h.account) for h in headers] == [
+        (0, "A", "VN00TEST"),
+        (1, "B", ACCOUNT),
+        (2, "C", ACCOUNT),
+    ]
     assert [(line.statement_index, line.booking_date, line.status) for line in lines] == [
         (0, date(2026, 11, 25), "BOOK"),
         (2, date(2026, 11, 26), "PDNG"),
@@ -180,8 +206,8 @@ from reconciliation.synthetic import SyntheticEntry, write_camt053
 n = int(sys.argv[1])
 path = sys.argv[2]
 with open(path, "w") as out:
-    write_camt053(out, "ACC", (SyntheticEntry(str(1000 + i), f"FG{i:010d} thanh toan ho so") for i in range(n)),
-                  opening=0, closing=0)
+    entries = (SyntheticEntry(str(1000 + i), f"FG{i:010d} thanh toan ho so") for i in range(n))
+    write_camt053(out, "ACC", entries, opening=0, closing=0)
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 count = 0
 with open(path, "rb") as stream:

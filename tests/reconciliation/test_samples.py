@@ -34,8 +34,16 @@ def _lines(name: str) -> list[StatementLine]:
             StatementFormat.CAMT053,
             [("50000000054910000003", 3, 13_567_850, 20_000_000, "ok")],
         ),
-        ("genkgo-camt_camt053.v2.minimal.xml", StatementFormat.CAMT053, [("NL26VAYB8060476890", 1, 885, 0, "mismatch")]),
-        ("bankstatementparser_sample.mt940", StatementFormat.MT940, [("NL91ABNA0417164300", 2, 125_050, 8_025, "ok")]),
+        (
+            "genkgo-camt_camt053.v2.minimal.xml",
+            StatementFormat.CAMT053,
+            [("NL26VAYB8060476890", 1, 885, 0, "mismatch")],
+        ),
+        (
+            "bankstatementparser_sample.mt940",
+            StatementFormat.MT940,
+            [("NL91ABNA0417164300", 2, 125_050, 8_025, "ok")],
+        ),
         ("wolph-mt940_citi_mt940.txt", StatementFormat.MT940, [("123456789", 5, 0, 114_275, "ok")]),
         (
             "wolph-mt940_cmxl_mt940.sta",
@@ -46,7 +54,11 @@ def _lines(name: str) -> list[StatementLine]:
                 ("BPHKPLPK/320000546101", 3, 2_004_000, 1_000_000, "ok"),
             ],
         ),
-        ("bankstatementparser_sample_statement.csv", StatementFormat.CSV, [("DE123456789", 2, 250_000, 120_000, "ok")]),
+        (
+            "bankstatementparser_sample_statement.csv",
+            StatementFormat.CSV,
+            [("DE123456789", 2, 250_000, 120_000, "ok")],
+        ),
     ],
 )
 def test_sample_statement_parses_with_exact_counts_and_totals(name, fmt, statements):
@@ -54,7 +66,9 @@ def test_sample_statement_parses_with_exact_counts_and_totals(name, fmt, stateme
     assert detect_format(path) is fmt
     summaries, errors = summarise(read_statement_file(path))
     assert errors == []
-    got = [(s.statement.account, s.entries, s.total_credit, s.total_debit, s.balance_check) for s in summaries]
+    got = [
+        (s.statement.account, s.entries, s.total_credit, s.total_debit, s.balance_check) for s in summaries
+    ]
     assert got == statements
 
 
