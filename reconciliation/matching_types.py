@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
@@ -73,6 +74,7 @@ class SettlementItem:
     currency: str
     settled_on: date
     batch_id: str
+    fee: int = 0  # what the provider kept; the batch credit is net of it
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +147,34 @@ class MatchResult:
             if outcome.kind is kind and outcome.item_id == item_id:
                 return outcome
         raise KeyError((kind, item_id))
+
+
+def batch_id_for(provider_code: str, batch_ref: str | None, settled_on: date) -> str:
+    """Name a provider's batch: its own batch reference, else its settlement day."""
+    return f"{provider_code}:{batch_ref or settled_on.isoformat()}"
+
+
+def group_batches(items: Iterable[SettlementItem], account_of: Mapping[str, str]) -> list[SettlementBatch]:
+    """Sum settlement lines into the batches their provider remits (net of fees), one per batch id."""
+    grouped: dict[str, list[SettlementItem]] = {}
+    for item in items:
+        grouped.setdefault(item.batch_id, []).append(item)
+    batches = []
+    for batch_id, lines in sorted(grouped.items()):
+        provider_code, _, batch_ref = batch_id.partition(":")
+        batches.append(
+            SettlementBatch(
+                id=batch_id,
+                provider_code=provider_code,
+                # A batch named after its day has no reference of its own to look for.
+                batch_ref="" if batch_ref[:4].isdigit() and batch_ref.count("-") == 2 else batch_ref,
+                account=account_of.get(provider_code, ""),
+                amount=sum(line.amount - line.fee for line in lines),
+                currency=lines[0].currency,
+                settled_on=max(line.settled_on for line in lines),
+            )
+        )
+    return batches
 
 
 def add_business_days(start: date, days: int, holidays: frozenset[date]) -> date:

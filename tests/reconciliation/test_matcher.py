@@ -280,3 +280,18 @@ def test_match_is_independent_of_input_order():
     backward = match(payments[::-1], lines[::-1], batches, entries[::-1])
     key = lambda o: (o.kind, str(o.item_id))  # noqa: E731
     assert sorted(forward.outcomes, key=key) == sorted(backward.outcomes, key=key)
+
+
+def test_group_batches_sums_net_of_fees_per_batch_and_names_day_batches():
+    from reconciliation.matching_types import batch_id_for, group_batches
+
+    items = [
+        SettlementItem(1, "vnpay", "T1", 100_000, "VND", DAY, batch_id_for("vnpay", "B7", DAY), fee=1_100),
+        SettlementItem(2, "vnpay", "T2", 200_000, "VND", DAY, batch_id_for("vnpay", "B7", DAY), fee=2_200),
+        SettlementItem(3, "momo", "M1", 50_000, "VND", DAY, batch_id_for("momo", None, DAY)),
+    ]
+    batches = group_batches(items, {"vnpay": ACC, "momo": "ACC2"})
+    assert [(b.id, b.batch_ref, b.account, b.amount) for b in batches] == [
+        ("momo:2026-11-25", "", "ACC2", 50_000),
+        ("vnpay:B7", "B7", ACC, 296_700),
+    ]
