@@ -1,0 +1,53 @@
+# feegate: `make run` starts the whole service on SQLite; `make test` runs the suite.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+FLASK := $(BIN)/flask --app wsgi
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 5000
+export FEEGATE_BASE_URL ?= http://$(HOST):$(PORT)
+
+.PHONY: install run test lint typecheck check bench-api translations clean
+
+$(STAMP): setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	$(FLASK) db upgrade
+	$(FLASK) seed-demo --base-url $(FEEGATE_BASE_URL) > instance/demo.txt
+	@echo
+	@echo "  feegate is starting on $(FEEGATE_BASE_URL)"
+	@echo "  API docs:          $(FEEGATE_BASE_URL)/api/v1/docs"
+	@echo "  Demo payment link: $$(sed -n 's/^Demo payment link: //p' instance/demo.txt)"
+	@echo "  Demo API key:      $$(tail -n 1 instance/demo.txt)"
+	@echo
+	$(BIN)/gunicorn --bind $(HOST):$(PORT) --workers 2 --threads 4 --access-logfile - wsgi:app
+
+test: install
+	$(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install
+	$(BIN)/mypy payments providers webhooks reconciliation
+
+check: lint typecheck test
+
+bench-api: install
+	$(BIN)/python bench/api.py
+
+translations: install
+	$(BIN)/pybabel extract -F babel.cfg -o payments/translations/messages.pot .
+	$(BIN)/pybabel update -i payments/translations/messages.pot -d payments/translations
+	$(BIN)/pybabel compile -d payments/translations
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache .mypy_cache .ruff_cache

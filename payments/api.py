@@ -1,0 +1,135 @@
+"""``/api/v1/invoices``: thin views over the invoice service, documented by flask-smorest."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from flask import current_app, request
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from marshmallow import RAISE
+from werkzeug.wrappers import Response
+
+from . import idempotency, service
+from .auth import authenticate_request, current_actor, current_agency
+from .db import get_session
+from .schemas import CreateInvoice, InvoiceCreateSchema, InvoiceListQuerySchema, InvoicePageSchema, InvoiceSchema
+
+blp = Blueprint(
+    "invoices",
+    __name__,
+    url_prefix="/api/v1/invoices",
+    description="Fee invoices for dossiers. Send `Authorization: Bearer <api key>`. "
+    "Creating POSTs honour `Idempotency-Key` (kept 72 h, scoped to your agency): the same key and body "
+    "replay the stored response with `Idempotent-Replayed: true`; the same key with another body is 422; "
+    "while the first request runs, 409 with `Retry-After`.",
+)
+
+
+@blp.before_request
+def _authenticate() -> None:
+    authenticate_request()
+
+_IDEMPOTENCY_DOC = {
+    "parameters": [
+        {
+            "in": "header",
+            "name": "Idempotency-Key",
+            "required": False,
+            "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"},
+            "description": "A unique key per intended request (a UUID v4 is recommended).",
+        }
+    ]
+}
+_ERRORS = (400, 401, 404, 409, 413, 422)
+
+
+def _json(status: int, body: str, location: str | None = None) -> Response:
+    response = Response(body, status=status, mimetype="application/json")
+    if location:
+        response.headers["Location"] = location
+    return response
+
+
+def run_idempotent(work: Callable[[], tuple[int, dict[str, Any], str | None]]) -> Response:
+    """Run a creating request under its ``Idempotency-Key``, if it has one, and commit."""
+    session = get_session()
+    key = idempotency.validate_key(request.headers.get(idempotency.HEADER))
+    if key is None:
+        status, data, location = work()
+        session.commit()
+        return _json(status, current_app.json.dumps(data), location)
+    fp = idempotency.fingerprint(request.method, request.path, request.get_json(silent=True))
+    claimed = idempotency.claim(session, current_agency().id, key, fp)
+    session.commit()
+    if isinstance(claimed, idempotency.StoredResponse):
+        replay = _json(claimed.status, claimed.body, claimed.location)
+        replay.headers["Idempotent-Replayed"] = "true"
+        return replay
+    try:
+        status, data, location = work()
+        body = current_app.json.dumps(data)
+        idempotency.finish(session, claimed, idempotency.StoredResponse(status, body, location))
+        session.commit()
+    except BaseException:
+        session.rollback()
+        idempotency.release(session, claimed)
+        session.commit()
+        raise
+    return _json(status, body, location)
+
+
+@blp.route("")
+class Invoices(MethodView):
+    """Create and list invoices."""
+
+    @blp.arguments(InvoiceCreateSchema)
+    @blp.response(201, InvoiceSchema)
+    @blp.doc(**_IDEMPOTENCY_DOC)
+    @blp.alt_response(400, description="Malformed JSON or Idempotency-Key")
+    @blp.alt_response(409, description="A request with this Idempotency-Key is in progress")
+    @blp.alt_response(422, description="Validation failed, or the Idempotency-Key was used with another body")
+    def post(self, command: CreateInvoice) -> Response:
+        """Create a fee invoice and its checkout link."""
+
+        def work() -> tuple[int, dict[str, Any], str | None]:
+            invoice = service.create_invoice(get_session(), current_agency(), command, actor=current_actor())
+            return 201, service.invoice_data(invoice), f"/api/v1/invoices/{invoice.public_id}"
+
+        return run_idempotent(work)
+
+    @blp.arguments(InvoiceListQuerySchema, location="query", unknown=RAISE)
+    @blp.response(200, InvoicePageSchema)
+    def get(self, filters: dict[str, Any]) -> service.InvoicePage:
+        """List invoices, newest first; filter by dossier reference, status and creation time."""
+        return service.list_invoices(get_session(), current_agency(), filters)
+
+
+@blp.route("/<string:invoice_id>")
+class InvoiceById(MethodView):
+    """One invoice."""
+
+    @blp.response(200, InvoiceSchema)
+    @blp.alt_response(404, description="No such invoice for this agency")
+    def get(self, invoice_id: str) -> Any:
+        """Read an invoice; its status is the truth about payment."""
+        return service.get_invoice(get_session(), current_agency(), invoice_id)
+
+
+@blp.route("/<string:invoice_id>/cancel")
+class InvoiceCancel(MethodView):
+    """Cancel an open invoice."""
+
+    @blp.response(200, InvoiceSchema)
+    @blp.doc(**_IDEMPOTENCY_DOC)
+    @blp.alt_response(404, description="No such invoice for this agency")
+    @blp.alt_response(409, description="The invoice is paid or expired")
+    def post(self, invoice_id: str) -> Response:
+        """Cancel an open invoice (cancelling a cancelled one is a no-op); paid ones answer 409."""
+
+        def work() -> tuple[int, dict[str, Any], str | None]:
+            invoice = service.cancel_invoice(get_session(), current_agency(), invoice_id, actor=current_actor())
+            return 200, service.invoice_data(invoice), None
+
+        return run_idempotent(work)

@@ -1,0 +1,102 @@
+"""The application factory."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask, g, render_template, request
+from flask_babel import Babel, get_locale
+from flask_wtf import CSRFProtect
+
+from . import db, provider_registry, security
+from .config import config_class, normalise
+from .error_handlers import FeegateApi, register_error_handlers
+
+csrf = CSRFProtect()
+babel = Babel()
+api = FeegateApi()
+
+
+def _select_locale() -> str:
+    # An explicit ?lang= wins; then the invoice's language; Vietnamese by default.
+    chosen = request.args.get("lang") if request else None
+    if chosen in ("vi", "en"):
+        return chosen
+    return str(g.get("page_language") or "vi")
+
+
+def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
+    """Create and configure an instance of the feegate application."""
+    app = Flask("payments", instance_relative_config=False)
+    env_name = (overrides or {}).get("ENV_NAME")
+    cls = config_class(env_name if isinstance(env_name, str) else None)
+    app.config.from_object(cls)
+    app.config.from_prefixed_env("FEEGATE")
+    if overrides:
+        app.config.update(overrides)
+    normalise(app.config)
+    cls.validate(app.config)
+    if app.config["DATABASE_URL"].startswith("sqlite:///"):
+        from pathlib import Path
+
+        Path(app.config["DATABASE_URL"].removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+
+    logging.basicConfig(level=app.config.get("LOG_LEVEL", "INFO"))
+    db.init_app(app)
+    provider_registry.init_app(app)
+    security.init_app(app)
+    csrf.init_app(app)
+    babel.init_app(app, locale_selector=_select_locale)
+    register_blueprints(app)
+    register_error_handlers(app)
+    register_commands(app)
+    _register_template_helpers(app)
+    return app
+
+
+def register_blueprints(app: Flask) -> None:
+    """Mount the API (under flask-smorest), the checkout, callbacks and the sandbox bank."""
+    from providers.sandbox.bank import bp as sandbox_bank_bp
+    from webhooks.views import bp as callbacks_bp
+
+    from .api import blp as invoices_blp
+    from .checkout_views import bp as checkout_bp
+    from .docs_views import bp as docs_bp
+
+    api.init_app(app)
+    api.register_blueprint(invoices_blp)
+    for blueprint in API_BLUEPRINTS:
+        api.register_blueprint(blueprint)
+    app.register_blueprint(checkout_bp)
+    app.register_blueprint(callbacks_bp)
+    app.register_blueprint(docs_bp)
+    app.add_url_rule("/", "index", lambda: render_template("index.html"))
+    if "sandbox" in app.config["PROVIDERS"]:
+        app.register_blueprint(sandbox_bank_bp)
+    # Bearer keys and provider signatures authenticate these; no cookie ever does.
+    csrf.exempt(callbacks_bp)
+    csrf.exempt(invoices_blp)
+    for blueprint in API_BLUEPRINTS:
+        csrf.exempt(blueprint)
+
+
+#: further flask-smorest blueprints under /api/v1 (other contexts append theirs here)
+API_BLUEPRINTS: list[Any] = []
+
+
+def register_commands(app: Flask) -> None:
+    """Add the CLI groups of every context."""
+    from .cli import COMMANDS
+
+    for command in COMMANDS:
+        app.cli.add_command(command)
+
+
+def _register_template_helpers(app: Flask) -> None:
+    from .formatting import format_datetime_local, format_vnd
+
+    app.jinja_env.filters["vnd"] = format_vnd
+    app.jinja_env.filters["local_dt"] = format_datetime_local
+    app.jinja_env.globals["get_locale"] = get_locale

@@ -1,0 +1,115 @@
+"""The citizen's hosted checkout: choose a provider, go pay, come back to the truth from our database."""
+
+from __future__ import annotations
+
+import secrets
+
+from flask import Blueprint, abort, g, redirect, render_template, request
+from werkzeug.wrappers import Response
+
+from providers.base import Redirect
+from providers.errors import UnknownProvider
+
+from . import attempts, repository
+from .db import get_session, utcnow
+from .errors import InvoiceNotPayable
+from .models import Invoice, Payment
+from .provider_registry import get_registry
+from .signing import PAY_LINK, RETURN_LINK, LinkInvalid, sign
+from .checkout_links import invoice_id_from_pay_token, payment_id_from_return_token
+from .state import InvoiceStatus, PaymentStatus
+
+bp = Blueprint("checkout", __name__, url_prefix="/pay")
+
+
+def _invoice_for(token: str) -> Invoice:
+    try:
+        public_id = invoice_id_from_pay_token(token)
+    except LinkInvalid:  # LinkExpired included: the page cannot tell the citizen more than "invalid"
+        abort(404)
+    invoice = repository.get_invoice_by_public_id(get_session(), public_id)
+    if invoice is None:
+        abort(404)
+    g.page_language = invoice.language
+    return invoice
+
+
+def _status_page(invoice: Invoice, token: str) -> tuple[str, int]:
+    status = invoice.status.value
+    if invoice.status is InvoiceStatus.OPEN:
+        status = "expired"  # open but past expires_at: the expiry job has not run yet
+    agency = repository.get_agency(get_session(), invoice.agency_id)
+    return render_template("invoice_status.html", invoice=invoice, agency=agency, status=status, token=token), 200
+
+
+@bp.get("/<token>")
+def show(token: str) -> tuple[str, int]:
+    """Show the invoice and the providers the agency accepts, or why it cannot be paid."""
+    invoice = _invoice_for(token)
+    if invoice.status is not InvoiceStatus.OPEN or invoice.expires_at <= utcnow():
+        return _status_page(invoice, token)
+    agency = repository.get_agency(get_session(), invoice.agency_id)
+    registry = get_registry()
+    providers = []
+    for code in agency.enabled_providers:
+        try:
+            providers.append((code, registry.adapter_class(code).display_name))
+        except UnknownProvider:
+            continue
+    return render_template(
+        "checkout.html", invoice=invoice, agency=agency, providers=providers, token=token,
+        nonce=secrets.token_urlsafe(16),
+    ), 200
+
+
+@bp.post("/<token>")
+def start(token: str) -> Response | tuple[str, int]:
+    """Create a payment attempt with the chosen provider and send the citizen there."""
+    invoice = _invoice_for(token)
+    session = get_session()
+    agency = repository.get_agency(session, invoice.agency_id)
+    provider_code = request.form.get("provider", "")
+    if provider_code not in agency.enabled_providers:
+        abort(400, description="Choose one of the listed payment methods.")
+    try:
+        payment = attempts.create_attempt(
+            session, invoice, provider_code, nonce=request.form.get("nonce") or None, actor="citizen"
+        )
+    except InvoiceNotPayable:
+        return _status_page(invoice, token)
+    session.commit()  # phase 1: the attempt exists before the provider hears of it
+    adapter = get_registry().for_agency(provider_code, agency.code)
+    attempts.launch_attempt(session, adapter, payment, invoice, client_ip=request.remote_addr or "")
+    session.commit()  # phase 2: what the provider said
+    return _next_step(payment, invoice, token)
+
+
+def _next_step(payment: Payment, invoice: Invoice, token: str) -> Response | tuple[str, int]:
+    if payment.status is not PaymentStatus.PENDING or not payment.next_action:
+        return redirect(f"/pay/return/{sign(RETURN_LINK, payment.public_id)}", code=303)
+    action = attempts.next_action_from_dict(payment.next_action)
+    if isinstance(action, Redirect) and action.method == "GET":
+        return redirect(action.url, code=303)
+    if isinstance(action, Redirect):
+        return render_template("redirect_form.html", action=action, invoice=invoice), 200
+    return render_template("qr.html", action=action, invoice=invoice, payment=payment, token=token), 200
+
+
+@bp.get("/return/<token>")
+def returned(token: str) -> tuple[str, int]:
+    """Show the outcome as our database knows it (never as the query string claims)."""
+    try:
+        public_id = payment_id_from_return_token(token)
+    except LinkInvalid:
+        abort(404)
+    session = get_session()
+    payment = repository.get_payment_by_public_id(session, public_id)
+    if payment is None:
+        abort(404)
+    invoice = repository.get_invoice_by_id(session, payment.invoice_id)
+    g.page_language = invoice.language
+    agency = repository.get_agency(session, invoice.agency_id)
+    return render_template(
+        "return.html", payment=payment, invoice=invoice, agency=agency,
+        pay_token=sign(PAY_LINK, invoice.public_id),
+    ), 200

@@ -1,0 +1,139 @@
+"""Configuration classes, layered with ``FEEGATE_*`` environment variables.
+
+``FEEGATE_ENV`` picks the class (development, test, production). Every other
+``FEEGATE_<KEY>`` overrides ``<KEY>`` (JSON values are decoded; ``__`` nests into
+dicts, e.g. ``FEEGATE_PROVIDERS__vnpay__hash_secret``). ``FEEGATE_SECRET_KEYS``
+is comma-separated, oldest first, newest last, so keys can be rotated.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+INSTANCE_DIR = Path(__file__).resolve().parent.parent / "instance"
+DEV_SECRET = "dev-only-secret-change-me"
+
+
+class ConfigError(RuntimeError):
+    """The configuration cannot run this environment; the message names what is missing."""
+
+
+class Config:
+    """Settings shared by every environment."""
+
+    ENV_NAME = "base"
+    DATABASE_URL = f"sqlite:///{INSTANCE_DIR / 'feegate.sqlite3'}"
+    DATABASE_ENGINE_OPTIONS: dict[str, Any] = {}
+    SECRET_KEYS: list[str] = [DEV_SECRET]
+    #: keyed-hash pepper for API keys; separate from SECRET_KEYS so link-key rotation keeps keys valid
+    API_KEY_PEPPER = "dev-only-api-key-pepper"
+    API_KEY_MODE = "test"  # prefix of keys this deployment issues and accepts: fg_test_ / fg_live_
+    BASE_URL = "http://127.0.0.1:5000"
+    MAX_CONTENT_LENGTH = 64 * 1024
+    INVOICE_DEFAULT_TTL_SECONDS = 24 * 3600
+    INVOICE_MAX_TTL_SECONDS = 30 * 24 * 3600
+    IDEMPOTENCY_KEY_TTL_SECONDS = 72 * 3600
+    IDEMPOTENCY_LOCK_SECONDS = 60
+    PROVIDER_CONNECT_TIMEOUT = 3.0
+    PROVIDER_READ_TIMEOUT = 10.0
+    #: provider defaults: ``{provider_code: {setting: value}}``
+    PROVIDERS: dict[str, dict[str, Any]] = {"sandbox": {"secret": "sandbox-shared-secret"}}
+    #: per-agency credentials: ``{agency_code: {provider_code: {setting: value}}}``
+    AGENCY_PROVIDERS: dict[str, dict[str, dict[str, Any]]] = {}
+    #: how the simulated bank delivers its server-to-server callback: "wsgi" (in-process) or "http"
+    SANDBOX_CALLBACK_TRANSPORT = "wsgi"
+    SESSION_COOKIE_NAME = "feegate_session"
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = False
+    WTF_CSRF_TIME_LIMIT = 3600
+    BABEL_DEFAULT_LOCALE = "vi"
+    BABEL_DEFAULT_TIMEZONE = "Asia/Ho_Chi_Minh"
+    LANGUAGES = ["vi", "en"]
+    HSTS = "max-age=31536000; includeSubDomains"
+    # flask-smorest / OpenAPI
+    API_TITLE = "feegate"
+    API_VERSION = "v1"
+    OPENAPI_VERSION = "3.0.3"
+    OPENAPI_URL_PREFIX = "/api/v1"
+    OPENAPI_JSON_PATH = "openapi.json"
+
+    @classmethod
+    def validate(cls, config: dict[str, Any]) -> None:
+        """Raise :class:`ConfigError` naming every setting this environment needs but lacks."""
+
+
+class Development(Config):
+    """Local development: the embedded SQLite default and the sandbox bank."""
+
+    ENV_NAME = "development"
+
+
+class Test(Config):
+    """The test suite; the database comes from ``FEEGATE_TEST_DATABASE_URL`` via the fixtures."""
+
+    ENV_NAME = "test"
+    TESTING = True
+    WTF_CSRF_ENABLED = True
+    RATELIMIT_ENABLED = False
+    PROVIDERS: dict[str, dict[str, Any]] = {"sandbox": {"secret": "sandbox-test-secret"}}
+
+
+class Production(Config):
+    """Production: secrets and URLs must come from the environment."""
+
+    ENV_NAME = "production"
+    API_KEY_MODE = "live"
+    SESSION_COOKIE_NAME = "__Host-feegate_session"
+    SESSION_COOKIE_SECURE = True
+    SECRET_KEYS: list[str] = []
+    API_KEY_PEPPER = ""
+    BASE_URL = ""
+    SANDBOX_CALLBACK_TRANSPORT = "http"
+
+    @classmethod
+    def validate(cls, config: dict[str, Any]) -> None:
+        missing = [
+            name
+            for name, ok in (
+                ("FEEGATE_SECRET_KEYS", bool(config.get("SECRET_KEYS"))),
+                ("FEEGATE_API_KEY_PEPPER", bool(config.get("API_KEY_PEPPER"))),
+                ("FEEGATE_BASE_URL", str(config.get("BASE_URL", "")).startswith("https://")),
+                ("FEEGATE_DATABASE_URL", str(config.get("DATABASE_URL", "")).startswith("postgresql")),
+            )
+            if not ok
+        ]
+        if DEV_SECRET in config.get("SECRET_KEYS", []):
+            missing.append("FEEGATE_SECRET_KEYS (the development key is not allowed)")
+        if missing:
+            raise ConfigError("production configuration is incomplete: set " + ", ".join(missing))
+
+
+CONFIGS: dict[str, type[Config]] = {c.ENV_NAME: c for c in (Development, Test, Production)}
+
+
+def config_class(name: str | None = None) -> type[Config]:
+    """Return the config class for ``name`` or ``$FEEGATE_ENV`` (default development)."""
+    name = name or os.environ.get("FEEGATE_ENV", "development")
+    try:
+        return CONFIGS[name]
+    except KeyError:
+        raise ConfigError(f"FEEGATE_ENV={name!r} is not one of {sorted(CONFIGS)}") from None
+
+
+def normalise(config: dict[str, Any]) -> None:
+    """Turn environment-shaped values into the types the code expects, in place."""
+    keys = config.get("SECRET_KEYS")
+    if isinstance(keys, str):
+        config["SECRET_KEYS"] = [k.strip() for k in keys.split(",") if k.strip()]
+    if config.get("SECRET_KEYS"):
+        # Flask signs sessions and CSRF tokens with the newest key and still accepts the older ones.
+        config["SECRET_KEY"] = config["SECRET_KEYS"][-1]
+        config["SECRET_KEY_FALLBACKS"] = list(reversed(config["SECRET_KEYS"][:-1]))
+    url = str(config.get("DATABASE_URL", ""))
+    # psycopg 3 is the one PostgreSQL driver we ship.
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        config["DATABASE_URL"] = "postgresql+psycopg://" + url.split("://", 1)[1]
+    config["BASE_URL"] = str(config.get("BASE_URL", "")).rstrip("/")

@@ -1,0 +1,153 @@
+"""Engine, sessions and the declarative base, on plain SQLAlchemy 2.
+
+One session per application context (a request, a CLI command, a task): views,
+commands and tasks commit once; services only flush. SQLite (the embedded
+default) gets WAL, a busy timeout and ``BEGIN IMMEDIATE`` so concurrent writers
+queue instead of failing; PostgreSQL runs at READ COMMITTED, where a single
+``UPDATE ... WHERE status IN (...)`` is an atomic compare-and-set.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Flask, current_app, g
+from sqlalchemy import BigInteger, DateTime, Integer, MetaData, create_engine, event
+from sqlalchemy.engine import Dialect, Engine
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.pool import NullPool
+from sqlalchemy.types import TypeDecorator
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_N_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+#: 64-bit ids on PostgreSQL; SQLite only autoincrements a column typed INTEGER.
+BigIntId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    """Declarative base with deterministic constraint names."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in and out, on PostgreSQL and SQLite alike."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTCDateTime column")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        # SQLite returns naive values; they were stored as UTC.
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    """Return the current time, aware, in UTC (freezegun-friendly)."""
+    return datetime.now(UTC)
+
+
+def make_engine(url: str, **options: Any) -> Engine:
+    """Create an engine with the settings feegate relies on for each backend."""
+    if url.startswith("sqlite"):
+        engine = create_engine(
+            url, connect_args={"timeout": 30, "check_same_thread": False}, poolclass=NullPool, **options
+        )
+        _configure_sqlite(engine)
+        return engine
+    return create_engine(url, pool_pre_ping=True, **options)
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy, not the driver, decide where transactions begin.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        # IMMEDIATE takes the write lock up front, so two writers queue on the busy
+        # timeout instead of one failing with "database is locked" on upgrade.
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+class Database:
+    """The engine and session factory of one app."""
+
+    def __init__(self, url: str, **engine_options: Any) -> None:
+        self.url = url
+        self.engine = make_engine(url, **engine_options)
+        self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
+
+    @property
+    def dialect(self) -> str:
+        """Return ``"postgresql"`` or ``"sqlite"``."""
+        return self.engine.dialect.name
+
+
+def init_app(app: Flask) -> None:
+    """Bind a :class:`Database` to ``app`` and close the context's session on teardown."""
+    app.extensions["feegate.db"] = Database(
+        app.config["DATABASE_URL"], **app.config.get("DATABASE_ENGINE_OPTIONS", {})
+    )
+    app.teardown_appcontext(_close_session)
+
+
+def get_db() -> Database:
+    """Return the current app's :class:`Database`."""
+    db: Database = current_app.extensions["feegate.db"]
+    return db
+
+
+def get_session() -> Session:
+    """Return the session of the current application context, opening it on first use."""
+    if "db_session" not in g:
+        g.db_session = get_db().sessionmaker()
+    session: Session = g.db_session
+    return session
+
+
+def _close_session(_exc: BaseException | None) -> None:
+    session: Session | None = g.pop("db_session", None)
+    if session is not None:
+        # Anything not committed by the view, command or task is rolled back here.
+        session.close()
+
+
+def insert_ignore(session: Session, model: type[Base], values: dict[str, Any]) -> int | None:
+    """``INSERT ... ON CONFLICT DO NOTHING RETURNING id``: the new id, or None if a row conflicted.
+
+    Under concurrency the losers wait for the winner's transaction and then do
+    nothing, so exactly one insert wins on PostgreSQL and SQLite alike.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        stmt: Any = pg_insert(model)
+    else:
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        stmt = sqlite_insert(model)
+    stmt = stmt.values(**values).on_conflict_do_nothing().returning(model.id)  # type: ignore[attr-defined]
+    new_id: int | None = session.execute(stmt).scalar_one_or_none()
+    return new_id

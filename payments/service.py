@@ -1,0 +1,185 @@
+"""Invoice use cases: create, read, list, cancel, expire. Services flush; callers commit."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from flask import current_app
+from sqlalchemy.orm import Session
+
+from . import repository
+from .audit import record_audit
+from .db import utcnow
+from .errors import InvalidTransition, NotFound, ValidationFailed
+from .ids import new_public_id
+from .models import Agency, Invoice, InvoiceItem
+from .schemas import CreateInvoice, InvoiceSchema
+from .state import InvoiceStatus, PaymentStatus
+from .transitions import transition
+from .urls import return_url_allowed
+
+_invoice_schema = InvoiceSchema()
+
+
+def invoice_data(invoice: Invoice) -> dict[str, Any]:
+    """Return the invoice as the API shows it (the data of invoice events)."""
+    data: dict[str, Any] = _invoice_schema.dump(invoice)
+    return data
+
+
+def create_invoice(session: Session, agency: Agency, command: CreateInvoice, *, actor: str) -> Invoice:
+    """Create an open invoice with its items, an audit entry and an ``invoice.created`` event."""
+    if not return_url_allowed(command.return_url, agency.return_origins):
+        raise ValidationFailed.field("return_url", "Must be on one of the agency's registered origins.")
+    now = utcnow()
+    expires_at = command.expires_at or now + timedelta(seconds=current_app.config["INVOICE_DEFAULT_TTL_SECONDS"])
+    _check_expiry(expires_at, now)
+    invoice = Invoice(
+        public_id=new_public_id("inv"),
+        agency_id=agency.id,
+        reference=command.reference,
+        description=command.description,
+        total=sum(item.amount for item in command.items),
+        currency="VND",
+        payer_name=command.payer.get("name"),
+        payer_id_number=command.payer.get("id_number"),
+        payer_phone=command.payer.get("phone"),
+        payer_email=command.payer.get("email"),
+        return_url=command.return_url,
+        language=command.language,
+        metadata_=command.metadata,
+        status=InvoiceStatus.OPEN,
+        expires_at=expires_at,
+        created_at=now,
+        updated_at=now,
+        items=[
+            InvoiceItem(
+                position=i,
+                fee_code=item.fee_code,
+                description=item.description,
+                amount=item.amount,
+                chapter_code=item.chapter_code,
+                sub_item_code=item.sub_item_code,
+            )
+            for i, item in enumerate(command.items)
+        ],
+    )
+    session.add(invoice)
+    session.flush()
+    record_audit(
+        session,
+        actor=actor,
+        action="invoice.created",
+        entity_type="invoice",
+        entity_id=invoice.public_id,
+        agency_id=agency.id,
+        detail={"total": invoice.total, "reference": invoice.reference},
+    )
+    from webhooks.outbox import record_event
+
+    record_event(
+        session,
+        agency_id=agency.id,
+        event_type="invoice.created",
+        aggregate_type="invoice",
+        aggregate_id=invoice.public_id,
+        data=invoice_data(invoice),
+    )
+    return invoice
+
+
+def _check_expiry(expires_at: datetime, now: datetime) -> None:
+    longest = timedelta(seconds=current_app.config["INVOICE_MAX_TTL_SECONDS"])
+    if expires_at <= now + timedelta(minutes=5):
+        raise ValidationFailed.field("expires_at", "Must be at least 5 minutes in the future.")
+    if expires_at > now + longest:
+        raise ValidationFailed.field("expires_at", f"Must be at most {longest.days} days in the future.")
+
+
+def get_invoice(session: Session, agency: Agency, public_id: str) -> Invoice:
+    """Return the agency's invoice or raise :class:`NotFound` (also for another agency's)."""
+    invoice = repository.get_invoice(session, agency.id, public_id)
+    if invoice is None:
+        raise NotFound(f"No invoice {public_id}.")
+    return invoice
+
+
+@dataclass(frozen=True, slots=True)
+class InvoicePage:
+    """One page of a listing."""
+
+    data: list[Invoice]
+    has_more: bool
+    next_cursor: str | None
+
+
+def list_invoices(session: Session, agency: Agency, filters: dict[str, Any]) -> InvoicePage:
+    """List the agency's invoices newest first, filtered, one cursor page at a time."""
+    before_id = _decode_cursor(filters["cursor"]) if filters.get("cursor") else None
+    limit = int(filters.get("limit", 50))
+    rows = repository.list_invoices(
+        session,
+        agency.id,
+        reference=filters.get("reference"),
+        status=filters.get("status"),
+        created_from=filters.get("created_from"),
+        created_to=filters.get("created_to"),
+        before_id=before_id,
+        limit=limit + 1,
+    )
+    has_more = len(rows) > limit
+    rows = rows[:limit]
+    return InvoicePage(rows, has_more, _encode_cursor(rows[-1].id) if has_more else None)
+
+
+def _encode_cursor(invoice_id: int) -> str:
+    return base64.urlsafe_b64encode(f"i:{invoice_id}".encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> int:
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        kind, _, value = text.partition(":")
+        if kind != "i" or not value.isdigit():
+            raise ValueError(cursor)
+        return int(value)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise ValidationFailed.field("cursor", "Not a cursor this API returned.") from None
+
+
+def cancel_invoice(session: Session, agency: Agency, public_id: str, *, actor: str) -> Invoice:
+    """Cancel an open invoice (idempotently); a paid or expired one is a conflict."""
+    invoice = get_invoice(session, agency, public_id)
+    if transition(session, invoice, InvoiceStatus.CANCELLED, actor=actor, event_data=lambda: invoice_data(invoice)):
+        _close_unstarted_payments(session, invoice, PaymentStatus.CANCELLED, actor=actor)
+        return invoice
+    session.refresh(invoice)
+    if invoice.status is InvoiceStatus.CANCELLED:
+        return invoice
+    raise InvalidTransition(f"Invoice {public_id} is {invoice.status.value} and cannot be cancelled.")
+
+
+def expire_invoices(session: Session, *, now: datetime | None = None, limit: int = 500) -> int:
+    """Expire open invoices past ``expires_at``; return how many were expired."""
+    now = now or utcnow()
+    expired = 0
+    for invoice in repository.list_expirable_invoices(session, now, limit):
+        if transition(
+            session, invoice, InvoiceStatus.EXPIRED, actor="system:expiry", event_data=lambda i=invoice: invoice_data(i)
+        ):
+            _close_unstarted_payments(session, invoice, PaymentStatus.EXPIRED, actor="system:expiry")
+            expired += 1
+    return expired
+
+
+def _close_unstarted_payments(session: Session, invoice: Invoice, to: PaymentStatus, *, actor: str) -> None:
+    # Only attempts the citizen never took to a provider are closed here; pending and unknown
+    # ones may still succeed at the provider, so the status mop-up resolves them instead.
+    from .attempts import payment_data
+
+    for payment in repository.list_payments(session, invoice.id, statuses=[PaymentStatus.CREATED]):
+        transition(session, payment, to, actor=actor, event_data=lambda p=payment: payment_data(p, invoice))

@@ -1,0 +1,119 @@
+"""Apply one edge of the transition table: compare-and-set, audit entry and outbox event together.
+
+Every status change of an invoice or a payment goes through :func:`transition`,
+so the three always travel in one transaction: if the change commits, its audit
+entry and its event commit with it; if it is rolled back, neither exists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
+
+from webhooks.outbox import record_event
+
+from .audit import record_audit
+from .db import utcnow
+from .models import Invoice, Payment
+from .state import TERMINAL, InvoiceStatus, PaymentStatus, allowed_sources
+
+Entity = Invoice | Payment
+
+
+def transition(
+    session: Session,
+    entity: Entity,
+    to: InvoiceStatus | PaymentStatus,
+    *,
+    actor: str,
+    event_data: Callable[[], dict[str, Any]],
+    values: dict[str, Any] | None = None,
+    detail: dict[str, Any] | None = None,
+) -> bool:
+    """Move ``entity`` to ``to`` if, in the database, it is in an allowed source state.
+
+    Returns False (and writes nothing) when the row was not in an allowed state:
+    another transaction changed it first, or the edge is not in the table.
+    ``event_data`` builds the outbox payload from the updated entity.
+    """
+    model = type(entity)
+    sources = allowed_sources(to)
+    if not sources:
+        return False
+    now = utcnow()
+    changes: dict[str, Any] = {"status": to, "updated_at": now, **(values or {})}
+    if isinstance(entity, Payment) and to in TERMINAL:
+        changes.setdefault("finished_at", now)
+    result = session.execute(
+        update(model)
+        .where(model.id == entity.id, model.status.in_(list(sources)))
+        .values(**changes)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        return False
+    from_status = entity.status
+    for key, value in changes.items():
+        set_committed_value(entity, key, value)
+    kind = "invoice" if isinstance(entity, Invoice) else "payment"
+    record_audit(
+        session,
+        actor=actor,
+        action=f"{kind}.{to.value}",
+        entity_type=kind,
+        entity_id=entity.public_id,
+        agency_id=entity.agency_id,
+        detail={"from": from_status.value, "to": to.value, **(detail or {})},
+    )
+    record_event(
+        session,
+        agency_id=entity.agency_id,
+        event_type=f"{kind}.{to.value}",
+        aggregate_type=kind,
+        aggregate_id=entity.public_id,
+        data=event_data(),
+    )
+    return True
+
+
+def flag_for_review(
+    session: Session,
+    payment: Payment,
+    reason: str,
+    *,
+    actor: str,
+    event_data: Callable[[], dict[str, Any]],
+    detail: dict[str, Any] | None = None,
+) -> bool:
+    """Mark ``payment`` as needing a person's review, once; return False if it already was."""
+    result = session.execute(
+        update(Payment)
+        .where(Payment.id == payment.id, Payment.review_reason.is_(None))
+        .values(review_reason=reason, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        return False
+    set_committed_value(payment, "review_reason", reason)
+    record_audit(
+        session,
+        actor=actor,
+        action="payment.needs_review",
+        entity_type="payment",
+        entity_id=payment.public_id,
+        agency_id=payment.agency_id,
+        detail={"reason": reason, **(detail or {})},
+    )
+    record_event(
+        session,
+        agency_id=payment.agency_id,
+        event_type="payment.needs_review",
+        aggregate_type="payment",
+        aggregate_id=payment.public_id,
+        data=event_data(),
+    )
+    return True

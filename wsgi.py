@@ -1,0 +1,3 @@
+from payments import create_app
+
+app = create_app()
