@@ -88,9 +88,11 @@ API_BLUEPRINTS: list[Any] = []
 
 def register_commands(app: Flask) -> None:
     """Add the CLI groups of every context."""
+    from reconciliation.cli import COMMANDS as RECONCILIATION_COMMANDS
+
     from .cli import COMMANDS
 
-    for command in COMMANDS:
+    for command in [*COMMANDS, *RECONCILIATION_COMMANDS]:
         app.cli.add_command(command)
 
 

@@ -42,7 +42,7 @@ class Table:
     rows: Iterable[Sequence[Any]]
 
 
-SUMMARY_HEADER = ("kind", "category", "count", "amount", "currency")
+SUMMARY_HEADER = ("kind", "category", "count")
 ITEMS_HEADER = (
     "kind",
     "item_id",
