@@ -292,3 +292,5 @@ def read_camt(stream: IO[bytes]) -> Iterator[ImportItem]:
                     del el.getparent()[0]
     except etree.XMLSyntaxError as exc:
         raise StatementRefused(f"not well-formed XML: {exc}") from None
+    if paths is None and context.root is not None:
+        _refuse_doctype(context.root)  # a document with no statement at all is checked too
