@@ -117,7 +117,6 @@ class _Persister:
         self.actor = actor
         self.report = RunReport(run.id, run.day, run.account, "done")
         self.exceptions = repository.exceptions_by_key(session, run.account)
-        self.entry_day: dict[int, tuple[date, str]] = {}
 
     def matched_elsewhere(self, payment: Row[Any]) -> None:
         """Record a payment already settled by another day's entry as matched."""
@@ -140,8 +139,8 @@ class _Persister:
 
     def write(self, result: MatchResult, entries: Sequence[BankEntry], already_settled: set[int]) -> None:
         """Persist one matcher call's result."""
-        for entry in entries:
-            self.entry_day[entry.id] = (entry.booking_date, entry.bank_ref)
+        # Only this chunk's entries: a day can hold millions.
+        entry_day = {entry.id: (entry.booking_date, entry.bank_ref) for entry in entries}
         rows: list[dict[str, Any]] = []
         paired: set[tuple[ItemKind, int | str]] = set()
         for outcome in result.outcomes:
@@ -162,7 +161,7 @@ class _Persister:
         for payment_id, entry_id in result.settled_by.items():
             if payment_id in already_settled:
                 continue
-            booked, bank_ref = self.entry_day[entry_id]
+            booked, bank_ref = entry_day[entry_id]
             settlements.append(
                 {
                     "payment_id": payment_id,
