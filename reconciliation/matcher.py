@@ -51,6 +51,8 @@ def _mark_duplicate_entries(entries: Sequence[BankEntry], book: OutcomeBook) -> 
 
 def _pair_reversals(entries: Sequence[BankEntry], book: OutcomeBook) -> None:
     """Net each reversal against the entry it reverses: same account, amount and reference."""
+    if not any(entry.reversal for entry in entries):
+        return
     originals: dict[tuple[str, str, int, Direction], list[BankEntry]] = defaultdict(list)
     for entry in entries:
         if not entry.reversal and not book.has(ItemKind.ENTRY, entry.id):

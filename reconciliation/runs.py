@@ -92,19 +92,18 @@ class RunReport:
         }
 
 
+DIRECTIONS = {direction.value: direction for direction in Direction}
+VALUES = {member: member.value for enum_class in (Category, ItemKind, Way) for member in enum_class}
+MATCHED = Category.MATCHED
+# Vietnam keeps UTC+7 all year (no DST), so a fixed offset gives the local date cheaply.
+VIETNAM_OFFSET = timedelta(hours=7)
+
+
 def _entry(row: Row[Any]) -> BankEntry:
-    refs = tuple(r for r in row.found_references.split(",") if r)
+    (id_, account, amount, currency, direction, booked, remittance, bank_ref, reversal, _, found) = row
+    refs = tuple(found.split(",")) if found else ()
     return BankEntry(
-        row.id,
-        row.account,
-        row.amount,
-        row.currency,
-        Direction(row.direction),
-        row.booking_date,
-        row.remittance,
-        row.bank_ref,
-        row.reversal,
-        refs,
+        id_, account, amount, currency, DIRECTIONS[direction], booked, remittance, bank_ref, reversal, refs
     )
 
 
@@ -143,8 +142,9 @@ class _Persister:
         entry_day = {entry.id: (entry.booking_date, entry.bank_ref) for entry in entries}
         rows: list[dict[str, Any]] = []
         paired: set[tuple[ItemKind, int | str]] = set()
+        counts = self.report.counts
         for outcome in result.outcomes:
-            self.report.counts[f"{outcome.kind.value}:{outcome.category.value}"] += 1
+            counts[f"{VALUES[outcome.kind]}:{VALUES[outcome.category]}"] += 1
         for outcome in result.outcomes:
             if (outcome.kind, outcome.item_id) in paired:
                 continue
@@ -176,14 +176,15 @@ class _Persister:
         self.report.settled += len(settlements)
 
     def _row(self, outcome: Outcome) -> dict[str, Any]:
+        kind = VALUES[outcome.kind]
         return {
             "run_id": self.run.id,
-            "category": outcome.category.value,
-            "way": outcome.way.value,
-            "payment_id": outcome.item_id if outcome.kind is ItemKind.PAYMENT else None,
-            "entry_id": outcome.item_id if outcome.kind is ItemKind.ENTRY else None,
-            "settlement_line_id": outcome.item_id if outcome.kind is ItemKind.SETTLEMENT else None,
-            "batch_key": outcome.item_id if outcome.kind is ItemKind.BATCH else None,
+            "category": VALUES[outcome.category],
+            "way": VALUES[outcome.way],
+            "payment_id": outcome.item_id if kind == "payment" else None,
+            "entry_id": outcome.item_id if kind == "statement_line" else None,
+            "settlement_line_id": outcome.item_id if kind == "settlement_line" else None,
+            "batch_key": outcome.item_id if kind == "settlement_batch" else None,
             "amount": outcome.amount,
             "currency": outcome.currency,
             "delta": outcome.delta,
@@ -207,8 +208,8 @@ class _Persister:
         return None
 
     def _track_exception(self, outcome: Outcome, partner: tuple[ItemKind, int | str] | None) -> None:
-        key = f"{outcome.kind.value}:{outcome.item_id}"
-        if outcome.category is not Category.MATCHED:
+        key = f"{VALUES[outcome.kind]}:{outcome.item_id}"
+        if outcome.category is not MATCHED:
             self._open(key, outcome)  # one work item per problem: a mismatched pair is one
             return
         self._heal(key)
