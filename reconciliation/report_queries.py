@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from itertools import chain
 from typing import Any
 
 from sqlalchemy import func, select
@@ -63,6 +64,36 @@ def item_rows(session: Session, run_id: int, account: str = "") -> Iterator[tupl
         )
 
 
+def settlement_rows(session: Session, run_id: int, account: str = "") -> Iterator[tuple[Any, ...]]:
+    """Yield the pairs this run matched and settled (recorded as settlements, not as items)."""
+    stmt = (
+        select(
+            PaymentSettlement, Payment.reference, Payment.amount, Payment.currency, StatementEntry.remittance
+        )
+        .join(Payment, Payment.id == PaymentSettlement.payment_id)
+        .join(StatementEntry, StatementEntry.id == PaymentSettlement.entry_id)
+        .where(PaymentSettlement.run_id == run_id)
+        .order_by(PaymentSettlement.payment_id)
+        .execution_options(yield_per=10_000)
+    )
+    for settlement, reference, amount, currency, text in session.execute(stmt):
+        yield (
+            "payment",
+            settlement.payment_id,
+            "matched",
+            amount,
+            currency,
+            "reference",
+            settlement.entry_id,
+            0,
+            f"settled {settlement.settled_on} by {settlement.statement_ref}",
+            account,
+            settlement.settled_on.isoformat(),
+            reference,
+            text,
+        )
+
+
 def budget_rows(session: Session, run: ReconciliationRun) -> list[tuple[Any, ...]]:
     """Daily totals of payments settled by this run, per treasury account x chapter x sub-item."""
     stmt = (
@@ -98,6 +129,10 @@ def run_tables(session: Session, run: ReconciliationRun) -> list[Table]:
     """Return the three report tables of a run."""
     return [
         Table("summary", SUMMARY_HEADER, summary_rows(run)),
-        Table("items", ITEMS_HEADER, item_rows(session, run.id, run.account)),
+        Table(
+            "items",
+            ITEMS_HEADER,
+            chain(settlement_rows(session, run.id, run.account), item_rows(session, run.id, run.account)),
+        ),
         Table("budget", BUDGET_HEADER, budget_rows(session, run)),
     ]

@@ -95,6 +95,7 @@ class RunReport:
 DIRECTIONS = {direction.value: direction for direction in Direction}
 VALUES = {member: member.value for enum_class in (Category, ItemKind, Way) for member in enum_class}
 MATCHED = Category.MATCHED
+DIRECT, PROVIDER = Channel.DIRECT, Channel.PROVIDER
 # Vietnam keeps UTC+7 all year (no DST), so a fixed offset gives the local date cheaply.
 VIETNAM_OFFSET = timedelta(hours=7)
 
@@ -116,6 +117,8 @@ class _Persister:
         self.actor = actor
         self.report = RunReport(run.id, run.day, run.account, "done")
         self.exceptions = repository.exceptions_by_key(session, run.account)
+        # Only exceptions open before this run can be healed by it; checked first, as a set, for speed.
+        self.open_before = {key for key, row in self.exceptions.items() if row.status == "open"}
 
     def matched_elsewhere(self, payment: Row[Any]) -> None:
         """Record a payment already settled by another day's entry as matched."""
@@ -145,22 +148,26 @@ class _Persister:
         counts = self.report.counts
         for outcome in result.outcomes:
             counts[f"{VALUES[outcome.kind]}:{VALUES[outcome.category]}"] += 1
+        # A pair that settles its payment now is recorded once, as the settlement row (it names the run).
+        settling = {pid: eid for pid, eid in result.settled_by.items() if pid not in already_settled}
         for outcome in result.outcomes:
             if (outcome.kind, outcome.item_id) in paired:
                 continue
-            row = self._row(outcome)
             partner = self._partner(outcome)
             if partner is not None:
                 paired.add(partner)
+                if outcome.way is Way.REFERENCE and settling.get(outcome.item_id) == partner[1]:  # type: ignore[arg-type]
+                    self._track_exception(outcome, partner)
+                    continue
+            row = self._row(outcome)
+            if partner is not None:
                 column = {ItemKind.ENTRY: "entry_id", ItemKind.SETTLEMENT: "settlement_line_id"}[partner[0]]
                 row[column] = partner[1]
             rows.append(row)
             self._track_exception(outcome, partner)
         repository.bulk_insert(self.session, ReconciliationItem.__table__, rows)  # type: ignore[arg-type]
         settlements = []
-        for payment_id, entry_id in result.settled_by.items():
-            if payment_id in already_settled:
-                continue
+        for payment_id, entry_id in settling.items():
             booked, bank_ref = entry_day[entry_id]
             settlements.append(
                 {
@@ -242,6 +249,9 @@ class _Persister:
         existing.last_run_id = self.run.id
 
     def _heal(self, key: str) -> None:
+        if key not in self.open_before:
+            return
+        self.open_before.discard(key)
         existing = self.exceptions.get(key)
         if existing is None or existing.status != "open":
             return
@@ -272,25 +282,32 @@ def _chunks(
         via_provider: list[LedgerPayment] = []
         settled_here: set[int] = set()
         consumed = 0
+        day, account, direct_providers = persister.run.day, persister.run.account, settings.direct_providers
         for row in islice(payments, CHUNK_PAYMENTS):
             consumed += 1
-            boundary = row.reference
-            if row.entry_id is not None and row.settled_on != persister.run.day:
-                persister.matched_elsewhere(row)
-                continue
-            if row.entry_id is not None:
-                settled_here.add(row.id)
-            channel = Channel.DIRECT if row.provider_code in settings.direct_providers else Channel.PROVIDER
-            paid_on = (
-                row.finished_at.astimezone(repository.LOCAL_TZ).date()
-                if row.finished_at
-                else persister.run.day
-            )
+            (
+                id_,
+                reference,
+                amount,
+                currency,
+                finished_at,
+                provider_code,
+                provider_ref,
+                entry_id,
+                settled_on,
+            ) = row
+            boundary = reference
+            if entry_id is not None:
+                if settled_on != day:
+                    persister.matched_elsewhere(row)
+                    continue
+                settled_here.add(id_)
+            channel = DIRECT if provider_code in direct_providers else PROVIDER
+            paid_on = (finished_at + VIETNAM_OFFSET).date() if finished_at else day
             payment = LedgerPayment(
-                row.id, row.reference, row.amount, row.currency, paid_on, persister.run.account, channel,
-                row.provider_code, row.provider_ref or "",
-            )  # fmt: skip
-            (direct if channel is Channel.DIRECT else via_provider).append(payment)
+                id_, reference, amount, currency, paid_on, account, channel, provider_code, provider_ref or ""
+            )
+            (direct if channel is DIRECT else via_provider).append(payment)
         exhausted = consumed == 0
         chunk_entries: list[BankEntry] = []
         while pending_entry is not None and (exhausted or pending_entry.reference <= boundary):
