@@ -165,9 +165,7 @@ def upgrade() -> None:
     sa.Column('statement_ref', sa.String(length=128), nullable=False),
     sa.Column('run_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('created_at', payments.db.UTCDateTime(timezone=True), nullable=False),
-    sa.ForeignKeyConstraint(['entry_id'], ['statement_entries.id'], name=op.f('fk_payment_settlements_entry_id_statement_entries')),
     sa.ForeignKeyConstraint(['payment_id'], ['payments.id'], name=op.f('fk_payment_settlements_payment_id_payments')),
-    sa.ForeignKeyConstraint(['run_id'], ['reconciliation_runs.id'], name=op.f('fk_payment_settlements_run_id_reconciliation_runs')),
     sa.PrimaryKeyConstraint('payment_id', name=op.f('pk_payment_settlements'))
     )
     with op.batch_alter_table('payment_settlements', schema=None) as batch_op:
