@@ -15,6 +15,7 @@ from typing import Any
 import click
 from flask import current_app
 from flask.cli import AppGroup
+from sqlalchemy import select
 
 from payments.cli import cli_actor
 from payments.db import get_session
@@ -121,6 +122,28 @@ def reconcile_run(day: Any, account: str | None, days: int, as_json: bool) -> No
     if as_json:
         payload: Any = reports[0].as_json() if len(reports) == 1 else {"runs": [r.as_json() for r in reports]}
         click.echo(json.dumps(payload, ensure_ascii=False))
+
+
+@reconcile_group.command("fetch-settlements")
+@click.option("--date", "day", type=click.DateTime(["%Y-%m-%d"]), required=True)
+def reconcile_fetch_settlements(day: Any) -> None:
+    """Fetch the day's settlement report from every provider that publishes one, for every agency."""
+    from payments.models import Agency
+    from payments.provider_registry import get_registry
+    from providers.base import SupportsSettlement
+
+    session = get_session()
+    registry = get_registry()
+    for agency in session.scalars(select(Agency).order_by(Agency.code)):
+        for code in agency.enabled_providers:
+            adapter = registry.for_agency(code, agency.code)
+            if not isinstance(adapter, SupportsSettlement):
+                continue
+            stored, known = service.store_settlement_lines(
+                session, adapter.fetch_settlement_lines(day.date())
+            )
+            session.commit()
+            click.echo(f"{agency.code} {code}: {stored} settlement line(s) stored, {known} already known.")
 
 
 @reconcile_group.command("exceptions")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -12,7 +12,8 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from payments.audit import record_audit
-from payments.db import utcnow
+from payments.db import insert_ignore, utcnow
+from providers.base import SettlementLine
 from reconciliation import repository
 from reconciliation.importers import (
     LineError,
@@ -26,6 +27,7 @@ from reconciliation.importers import (
 from reconciliation.models import (
     BankStatement,
     PaymentSettlement,
+    ProviderSettlementLine,
     ReconciliationException,
     StatementEntry,
     StatementFile,
@@ -263,6 +265,32 @@ def import_statement(
         },
     )
     return report
+
+
+def store_settlement_lines(session: Session, lines: Iterable[SettlementLine]) -> tuple[int, int]:
+    """Store a provider's settlement lines once each; return (stored, already known)."""
+    stored = known = 0
+    for line in lines:
+        new_id = insert_ignore(
+            session,
+            ProviderSettlementLine,
+            {
+                "provider_code": line.provider_code,
+                "provider_ref": line.provider_ref,
+                "reference": line.reference,
+                "amount": line.amount,
+                "fee": line.fee,
+                "currency": line.currency,
+                "settled_on": line.settled_on,
+                "batch_ref": line.batch_ref,
+                "imported_at": utcnow(),
+            },
+        )
+        if new_id is None:
+            known += 1
+        else:
+            stored += 1
+    return stored, known
 
 
 def _detect(path: Path) -> StatementFormat:

@@ -296,3 +296,15 @@ def test_cli_import_run_exceptions_resolve_and_report(app, session, tmp_path, th
     )
     assert len(items.splitlines()) == 1 + 5  # the matched pair is one row; the four exceptions one each
     assert (tmp_path / "r" / f"reconciliation-2026-11-25-{summary['run_id']}.xlsx").exists()
+
+
+def test_store_settlement_lines_stores_each_line_once(session):
+    from providers.base import SettlementLine
+
+    lines = [
+        SettlementLine("vnpay", "V1", "FG1111111111", 100_000, 1_100, "VND", DAY, "B25"),
+        SettlementLine("vnpay", "V2", None, 200_000, 2_200, "VND", DAY, "B25"),
+    ]
+    assert service.store_settlement_lines(session, lines) == (2, 0)
+    session.commit()
+    assert service.store_settlement_lines(session, lines) == (0, 2)
