@@ -48,6 +48,51 @@ def bulk_insert(session: Session, table: Table, rows: Sequence[dict[str, Any]]) 
             copy.write_row([row[name] for name in columns])
 
 
+class RowWriter:
+    """Stream rows into one table: a single open COPY on PostgreSQL (the server works while we
+    parse), batched executemany elsewhere. Nothing else may use the connection until closed."""
+
+    def __init__(self, session: Session, table: Table, columns: Sequence[str], batch: int = 5_000) -> None:
+        self.session = session
+        self.table = table
+        self.columns = list(columns)
+        self.batch = batch
+        self.pending: list[tuple[Any, ...]] = []
+        self._copy_cm: Any = None
+        self._copy: Any = None
+        self._cursor: Any = None
+        if is_postgres(session):
+            raw = session.connection().connection.driver_connection
+            self._cursor = raw.cursor()  # type: ignore[union-attr]
+            quoted = ", ".join(f'"{name}"' for name in self.columns)
+            self._copy_cm = self._cursor.copy(f"COPY {table.name} ({quoted}) FROM STDIN")
+            self._copy = self._copy_cm.__enter__()
+
+    def write(self, values: tuple[Any, ...]) -> None:
+        """Add one row, its values in ``columns`` order."""
+        if self._copy is not None:
+            self._copy.write_row(values)
+            return
+        self.pending.append(values)
+        if len(self.pending) >= self.batch:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self.pending:
+            self.session.execute(
+                insert(self.table), [dict(zip(self.columns, row, strict=True)) for row in self.pending]
+            )
+            self.pending = []
+
+    def close(self) -> None:
+        """Finish the COPY (or the last batch)."""
+        if self._copy_cm is not None:
+            self._copy_cm.__exit__(None, None, None)
+            self._cursor.close()
+            self._copy_cm = self._copy = None
+        self._flush()
+
+
 def day_bounds_utc(day: date) -> tuple[datetime, datetime]:
     """Return the UTC instants where the Vietnamese calendar ``day`` starts and ends."""
     start = datetime.combine(day, time.min, LOCAL_TZ)

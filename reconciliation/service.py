@@ -34,7 +34,6 @@ from reconciliation.models import (
 )
 from reconciliation.reference import search_references
 
-INSERT_CHUNK = 5_000
 STORED_ERRORS = 200  # the file row keeps the first ones; the count is always complete
 PROGRESS_EVERY = 10_000
 
@@ -103,34 +102,41 @@ def _overall_check(checks: list[str]) -> str:
     return "ok" if checks and all(check == "ok" for check in checks) else "absent"
 
 
+ENTRY_COLUMNS = (
+    "statement_id", "entry_number", "account", "amount", "currency", "direction", "booking_date",
+    "value_date", "bank_ref", "end_to_end_id", "remittance", "counterparty", "reversal", "status",
+    "batch_count", "reference", "found_references",
+)  # fmt: skip
+
+
 def _entry_row(
     line: StatementLine, statement_row: BankStatement, fallback_day: date | None
-) -> dict[str, Any]:
+) -> tuple[Any, ...]:
     booked = line.booking_date or line.value_date or fallback_day
     if booked is None:
         raise ValueError("entry has no booking date and its statement no period")
     # A batch entry carries many transfers' texts: it is a provider lump sum, never one payment.
     is_batch = (line.batch_count or 0) > 1
     found = () if is_batch else search_references(f"{line.remittance} {line.end_to_end_id}").candidates
-    return {
-        "statement_id": statement_row.id,
-        "entry_number": line.entry_number,
-        "account": statement_row.account,
-        "amount": line.amount,
-        "currency": line.currency,
-        "direction": line.direction.value,
-        "booking_date": booked,
-        "value_date": line.value_date,
-        "bank_ref": line.bank_ref[:128],
-        "end_to_end_id": line.end_to_end_id[:128],
-        "remittance": line.remittance,
-        "counterparty": line.counterparty[:255],
-        "reversal": line.reversal,
-        "status": line.status[:8],
-        "batch_count": line.batch_count,
-        "reference": found[0] if len(found) == 1 else None,
-        "found_references": ",".join(found)[:255],
-    }
+    return (
+        statement_row.id,
+        line.entry_number,
+        statement_row.account,
+        line.amount,
+        line.currency,
+        line.direction.value,
+        booked,
+        line.value_date,
+        line.bank_ref[:128],
+        line.end_to_end_id[:128],
+        line.remittance,
+        line.counterparty[:255],
+        line.reversal,
+        line.status[:8],
+        line.batch_count,
+        found[0] if len(found) == 1 else None,
+        ",".join(found)[:255],
+    )
 
 
 def import_statement(
@@ -164,7 +170,7 @@ def import_statement(
     report = ImportReport(format=detected.value, account="", file_id=file_row.id)
     summaries: list[tuple[StatementSummary, BankStatement]] = []
     skip_statement = False
-    rows: list[dict[str, Any]] = []
+    writer: repository.RowWriter | None = None
     try:
         for item in read_statement_file(path, detected, profile, account):
             if isinstance(item, Statement):
@@ -186,6 +192,8 @@ def import_statement(
                     continue
                 if not statement_account:
                     raise ReconciliationError("the file names no account: pass --account")
+                if writer is not None:
+                    writer.close()  # the connection is needed for the next statement's row
                 statement_row = BankStatement(
                     file_id=file_row.id,
                     position=item.index,
@@ -201,12 +209,13 @@ def import_statement(
                 session.add(statement_row)
                 session.flush()
                 summaries.append((StatementSummary(item), statement_row))
+                writer = repository.RowWriter(session, StatementEntry.__table__, ENTRY_COLUMNS)  # type: ignore[arg-type]
             elif isinstance(item, StatementLine):
                 if skip_statement:
                     continue
                 summary, statement_row = summaries[-1]
                 try:
-                    rows.append(_entry_row(item, statement_row, summary.statement.period_end))
+                    row = _entry_row(item, statement_row, summary.statement.period_end)
                 except ValueError as exc:
                     report.errors.append(LineError(item.entry_number, f"entry {item.entry_number}: {exc}"))
                     continue
@@ -216,16 +225,16 @@ def import_statement(
                         summary.total_credit += item.amount
                     else:
                         summary.total_debit += item.amount
-                if len(rows) >= INSERT_CHUNK:
-                    repository.bulk_insert(session, StatementEntry.__table__, rows)  # type: ignore[arg-type]
-                    rows = []
+                assert writer is not None
+                writer.write(row)
                 if progress is not None and item.entry_number % PROGRESS_EVERY == 0:
                     progress(item.entry_number)
             else:
                 report.errors.append(item)
     except StatementRefused as exc:
         raise ReconciliationError(f"{path.name} refused: {exc}") from None
-    repository.bulk_insert(session, StatementEntry.__table__, rows)  # type: ignore[arg-type]
+    if writer is not None:
+        writer.close()
     for summary, statement_row in summaries:
         statement_row.balance_check = summary.balance_check
         report.entries += summary.entries
