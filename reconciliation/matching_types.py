@@ -1,4 +1,8 @@
-"""Plain values the matcher works on and answers with; no ORM, no I/O."""
+"""Plain values the matcher works on and answers with; no ORM, no I/O.
+
+The per-item values are NamedTuples rather than frozen dataclasses: just as immutable,
+and several times cheaper to build, which matters at a million items a day.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from typing import NamedTuple
 
 from reconciliation.importers.base import Direction
 
@@ -48,8 +53,7 @@ class Way(enum.StrEnum):
     NONE = ""
 
 
-@dataclass(frozen=True, slots=True)
-class LedgerPayment:
+class LedgerPayment(NamedTuple):
     """A payment we recorded as paid."""
 
     id: int
@@ -63,8 +67,7 @@ class LedgerPayment:
     provider_ref: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class SettlementItem:
+class SettlementItem(NamedTuple):
     """One line of a provider's settlement report."""
 
     id: int
@@ -77,8 +80,7 @@ class SettlementItem:
     fee: int = 0  # what the provider kept; the batch credit is net of it
 
 
-@dataclass(frozen=True, slots=True)
-class SettlementBatch:
+class SettlementBatch(NamedTuple):
     """One daily lump sum a provider remits to a collection account."""
 
     id: str
@@ -90,8 +92,7 @@ class SettlementBatch:
     settled_on: date
 
 
-@dataclass(frozen=True, slots=True)
-class BankEntry:
+class BankEntry(NamedTuple):
     """One booked statement entry, with the references found in its transfer content."""
 
     id: int
@@ -115,8 +116,7 @@ class MatchConfig:
     date_tolerance_days: int = 3  # provider line vs payment date: beyond this, a note
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
+class Outcome(NamedTuple):
     """The category of one item and what it was matched or compared against."""
 
     kind: ItemKind

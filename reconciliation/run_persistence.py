@@ -131,13 +131,15 @@ class RunPersister:
         return None
 
     def _track_exception(self, outcome: Outcome, partner: tuple[ItemKind, int | str] | None) -> None:
-        key = f"{VALUES[outcome.kind]}:{outcome.item_id}"
         if outcome.category is not MATCHED:
-            self._open(key, outcome)  # one work item per problem: a mismatched pair is one
+            # One work item per problem: a mismatched pair is one.
+            self._open(f"{VALUES[outcome.kind]}:{outcome.item_id}", outcome)
             return
-        self._heal(key)
+        if not self.open_before:
+            return  # nothing was open before this run, so nothing to heal: the common case, kept cheap
+        self._heal(f"{VALUES[outcome.kind]}:{outcome.item_id}")
         if partner is not None:
-            self._heal(f"{partner[0].value}:{partner[1]}")
+            self._heal(f"{VALUES[partner[0]]}:{partner[1]}")
 
     def _open(self, key: str, outcome: Outcome) -> None:
         existing = self.exceptions.get(key)

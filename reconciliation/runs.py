@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from payments.audit import record_audit
 from payments.db import utcnow
 from reconciliation import repository
+from reconciliation.gc_pause import paused_gc
 from reconciliation.importers.base import Direction
 from reconciliation.matcher import match
 from reconciliation.matching_types import (
@@ -123,6 +124,20 @@ def run_day(
     progress: Callable[[int], None] | None = None,
 ) -> RunReport:
     """Reconcile one collection account for one day and persist the outcome."""
+    with paused_gc():
+        return _run_day(session, day, account, settings=settings, actor=actor, progress=progress)
+
+
+def _run_day(
+    session: Session,
+    day: date,
+    account: str,
+    *,
+    settings: RunSettings,
+    actor: str,
+    progress: Callable[[int], None] | None = None,
+) -> RunReport:
+    """Do the work of :func:`run_day` (the collector is paused by the caller)."""
     mark_stale_runs(session, day, account)
     run = ReconciliationRun(day=day, account=account, status="running", actor=actor, counts={})
     session.add(run)

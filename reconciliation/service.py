@@ -15,6 +15,7 @@ from payments.audit import record_audit
 from payments.db import insert_ignore, utcnow
 from providers.base import SettlementLine
 from reconciliation import repository
+from reconciliation.gc_pause import paused_gc
 from reconciliation.importers import (
     LineError,
     Statement,
@@ -150,6 +151,23 @@ def import_statement(
     progress: Callable[[int], None] | None = None,
 ) -> ImportReport:
     """Import a statement file once: record it, its statements and entries; report totals and errors."""
+    with paused_gc():
+        return _import_statement(
+            session, path, account=account, fmt=fmt, profile=profile, actor=actor, progress=progress
+        )
+
+
+def _import_statement(
+    session: Session,
+    path: Path,
+    *,
+    account: str = "",
+    fmt: StatementFormat | None = None,
+    profile: str | None = None,
+    actor: str,
+    progress: Callable[[int], None] | None = None,
+) -> ImportReport:
+    """Do the work of :func:`import_statement` (the collector is paused by the caller)."""
     sha256 = file_sha256(path)
     known = repository.get_file_by_hash(session, sha256)
     if known is not None:
