@@ -84,6 +84,14 @@ class RowWriter:
             )
             self.pending = []
 
+    def abort(self, error: BaseException) -> None:
+        """Abandon the COPY (the server discards it), so the transaction can be rolled back cleanly."""
+        if self._copy_cm is not None:
+            self._copy_cm.__exit__(type(error), error, error.__traceback__)
+            self._cursor.close()
+            self._copy_cm = self._copy = None
+        self.pending = []
+
     def close(self) -> None:
         """Finish the COPY (or the last batch)."""
         if self._copy_cm is not None:

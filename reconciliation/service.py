@@ -249,8 +249,12 @@ def _import_statement(
                     progress(item.entry_number)
             else:
                 report.errors.append(item)
-    except StatementRefused as exc:
-        raise ReconciliationError(f"{path.name} refused: {exc}") from None
+    except BaseException as exc:
+        if writer is not None:
+            writer.abort(exc)
+        if isinstance(exc, StatementRefused):
+            raise ReconciliationError(f"{path.name} refused: {exc}") from None
+        raise
     if writer is not None:
         writer.close()
     for summary, statement_row in summaries:

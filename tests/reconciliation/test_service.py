@@ -308,3 +308,13 @@ def test_store_settlement_lines_stores_each_line_once(session):
     assert service.store_settlement_lines(session, lines) == (2, 0)
     session.commit()
     assert service.store_settlement_lines(session, lines) == (0, 2)
+
+
+def test_import_statement_broken_xml_midway_is_refused_and_rolls_back(session, tmp_path):
+    path = _day_statement(tmp_path, session)
+    path.write_text(path.read_text()[:-60])  # cut inside the last entry
+    with pytest.raises(service.ReconciliationError, match="well-formed"):
+        service.import_statement(session, path, actor="test")
+    session.rollback()
+    assert session.scalar(select(func.count()).select_from(StatementEntry)) == 0
+    assert _import(session, _day_statement(tmp_path, session)).entries == 5  # the intact file still imports
