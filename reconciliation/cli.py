@@ -41,6 +41,11 @@ def _progress(label: str) -> Any:
     return show
 
 
+def _end_progress() -> None:
+    if sys.stderr.isatty():
+        click.echo(err=True)  # leave the counter's line
+
+
 def run_settings() -> RunSettings:
     """Build run settings from ``RECONCILIATION_*`` configuration keys."""
     config = current_app.config
@@ -76,8 +81,10 @@ def statements_import(file: Path, account: str, fmt: str, profile: str | None, a
             progress=_progress("entries"),
         )
     except service.ReconciliationError as exc:
+        _end_progress()
         raise click.ClickException(str(exc)) from None
     session.commit()
+    _end_progress()
     if report.skipped_duplicates:
         click.echo(f"{file.name} was already imported (file {report.file_id}); nothing imported.")
     else:
@@ -111,6 +118,7 @@ def reconcile_run(day: Any, account: str | None, days: int, as_json: bool) -> No
                 session, current, acc, settings=settings, actor=cli_actor(), progress=_progress("items")
             )
             session.commit()
+            _end_progress()
             reports.append(report)
             if report.status == "no_statement":
                 click.echo(f"{current} {acc}: no statement for this day; nothing reconciled.")
