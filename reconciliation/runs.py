@@ -31,6 +31,7 @@ from reconciliation.matcher import match
 from reconciliation.matching_types import (
     BankEntry,
     Channel,
+    ItemKind,
     LedgerPayment,
     MatchConfig,
     SettlementItem,
@@ -55,6 +56,7 @@ class RunSettings:
 
 DIRECTIONS = {direction.value: direction for direction in Direction}
 DIRECT, PROVIDER = Channel.DIRECT, Channel.PROVIDER
+PAYMENT = ItemKind.PAYMENT
 # Vietnam keeps UTC+7 all year (no DST), so a fixed offset gives the local date cheaply.
 VIETNAM_OFFSET = timedelta(hours=7)
 
@@ -155,7 +157,13 @@ def _run_day(
     for direct, entries, settled_here, via_provider in _chunks(payments, referenced, settings, persister):
         provider_payments.extend(via_provider)
         settled_before |= settled_here
-        persister.write(match(direct, [], [], entries, settings.match), entries, settled_here)
+        # Provider payments join the chunk only so a transfer naming one is seen as paid twice;
+        # their own outcome comes from the final call, against their settlement lines.
+        result = match([*direct, *via_provider], [], [], entries, settings.match)
+        if via_provider:
+            later = {payment.id for payment in via_provider}
+            result.outcomes = [o for o in result.outcomes if not (o.kind is PAYMENT and o.item_id in later)]
+        persister.write(result, entries, settled_here)
         seen += len(direct) + len(entries)
         if progress is not None:
             progress(seen)

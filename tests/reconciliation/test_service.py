@@ -318,3 +318,21 @@ def test_import_statement_broken_xml_midway_is_refused_and_rolls_back(session, t
     session.rollback()
     assert session.scalar(select(func.count()).select_from(StatementEntry)) == 0
     assert _import(session, _day_statement(tmp_path, session)).entries == 5  # the intact file still imports
+
+
+def test_run_day_transfer_for_a_payment_made_through_a_provider_is_duplicate(session, tmp_path, the_agency):
+    from reconciliation.models import ProviderSettlementLine
+
+    paid = paid_payment(
+        session, the_agency, "FG1111111111", 100_000, provider_code="vnpay", provider_ref="V1"
+    )
+    session.add(ProviderSettlementLine(provider_code="vnpay", provider_ref="V1", amount=100_000, fee=0,
+                                       currency="VND", settled_on=DAY, batch_ref="B25"))  # fmt: skip
+    session.commit()
+    entries = [SyntheticEntry("100000", "VNPAY QT B25"), SyntheticEntry("100000", "NOP PHI FG1111111111")]
+    _import(session, camt_file(tmp_path, "twice", entries))
+    report = _run(session, settings=RunSettings(provider_accounts={"vnpay": ACCOUNT}))
+    assert report.counts["payment:matched"] == 1 and report.counts["statement_line:duplicate"] == 1
+    assert session.get(PaymentSettlement, paid.id) is not None
+    (row,) = session.scalars(select(ReconciliationException)).all()
+    assert (row.category, row.note) == ("duplicate", "paid through provider too")
