@@ -94,11 +94,14 @@ def _same_merchant(session: Session, registry: ProviderRegistry, adapter: Provid
 
 def _answer(registry: ProviderRegistry, provider_code: str, result: CallbackResult) -> CallbackReply:
     """Answer with any configured adapter of the provider (the format does not depend on credentials)."""
-    try:
-        return registry.for_agency(provider_code, "*").answer_callback(result)
-    except (ProviderError, KeyError, ValueError, TypeError):
-        status = 500 if result is CallbackResult.ERROR else 400
-        return CallbackReply(status, b'{"status":"' + result.value.encode() + b'"}')
+    # Real providers have credentials only per agency, so try those before the defaults.
+    for agency_code in [*registry.agencies_configured_for(provider_code), "*"]:
+        try:
+            return registry.for_agency(provider_code, agency_code).answer_callback(result)
+        except (ProviderError, KeyError, ValueError, TypeError):
+            continue
+    status = 500 if result is CallbackResult.ERROR else 400
+    return CallbackReply(status, b'{"status":"' + result.value.encode() + b'"}')
 
 
 def _store(
