@@ -16,6 +16,9 @@ from dataclasses import dataclass
 REFERENCE_PATTERN = re.compile(r"FG[0-9A-HJKMNP-TV-Z]{10}")
 
 WORD = re.compile(r"[^\W_]+")
+PREFIX = REFERENCE_PATTERN.pattern[:2]
+# The reference typed as one whole word: the common case, found with one regex search.
+WHOLE_WORD = re.compile(rf"(?<![^\W_]){REFERENCE_PATTERN.pattern}(?![^\W_])")
 # How many words a reference may be typed across ("FG 7K3M 9Q2X AB" is four).
 MAX_WORDS_PER_REFERENCE = 6
 # No reference is longer than this; stop joining words past it.
@@ -46,11 +49,24 @@ def is_reference(text: str) -> bool:
 
 def search_references(text: str) -> ReferenceSearch:
     """Find every reference in ``text``, joining words split by spaces or punctuation."""
-    words = WORD.findall(text.upper())
+    upper = text.upper()
+    occurrences = upper.count(PREFIX)
+    if occurrences == 0:
+        return ReferenceSearch(())
+    if occurrences == 1:
+        # Only one word can start a reference; if it is one whole, the general search finds just it.
+        whole = WHOLE_WORD.search(upper)
+        if whole is not None:
+            return ReferenceSearch((whole.group(),))
+    return _search_words(upper)
+
+
+def _search_words(upper: str) -> ReferenceSearch:
+    """The general search over an upper-cased text: join words until they spell a reference."""
+    words = WORD.findall(upper)
     found: list[str] = []
-    prefix = REFERENCE_PATTERN.pattern[:2]
     for start, word in enumerate(words):
-        if not word.startswith(prefix):
+        if not word.startswith(PREFIX):
             continue
         joined = ""
         # A reference is whole words only: it must end exactly where a word ends.

@@ -88,3 +88,17 @@ def test_find_reference_property_found_between_separators(reference, separator, 
 def test_find_reference_property_glued_to_more_characters_is_never_found(reference, tail):
     assert find_reference(reference + tail) is None
     assert find_reference(tail + reference) is None
+
+
+fragments = st.lists(
+    st.one_of(references, st.sampled_from(["FG", "fg", " ", ".", "-", "_", "Đ", "x", "7K3M", "AB", "1"])),
+    max_size=12,
+)
+
+
+@given(fragments)
+def test_search_references_property_fast_path_agrees_with_word_search(parts):
+    from reconciliation.reference import _search_words
+
+    text = "".join(parts)
+    assert search_references(text) == _search_words(text.upper())
