@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from itertools import islice
 from typing import Any
 
@@ -61,6 +61,12 @@ PAYMENT = ItemKind.PAYMENT
 VIETNAM_OFFSET = timedelta(hours=7)
 
 
+def _local_date(moment: datetime) -> date:
+    """Return the Vietnamese calendar date of an aware moment, or of a naive UTC one."""
+    offset = moment.utcoffset()
+    return (moment + (VIETNAM_OFFSET - offset if offset is not None else VIETNAM_OFFSET)).date()
+
+
 def _entry(row: Row[Any]) -> BankEntry:
     (id_, account, amount, currency, direction, booked, remittance, bank_ref, reversal, _, found) = row
     refs = tuple(found.split(",")) if found else ()
@@ -101,7 +107,7 @@ def _chunks(
                     continue
                 settled_here.add(id_)
             channel = DIRECT if provider_code in direct_providers else PROVIDER
-            paid_on = (finished_at + VIETNAM_OFFSET).date() if finished_at else day
+            paid_on = _local_date(finished_at) if finished_at else day
             payment = LedgerPayment(
                 id_, reference, amount, currency, paid_on, account, channel, provider_code, provider_ref or ""
             )

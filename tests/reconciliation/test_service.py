@@ -336,3 +336,20 @@ def test_run_day_transfer_for_a_payment_made_through_a_provider_is_duplicate(ses
     assert session.get(PaymentSettlement, paid.id) is not None
     (row,) = session.scalars(select(ReconciliationException)).all()
     assert (row.category, row.note) == ("duplicate", "paid through provider too")
+
+
+@pytest.mark.parametrize(
+    ("moment", "local_day"),
+    [
+        ("2026-11-25T16:59:00+00:00", date(2026, 11, 25)),
+        ("2026-11-25T17:00:00+00:00", date(2026, 11, 26)),  # midnight in Hanoi
+        ("2026-11-26T00:30:00+07:00", date(2026, 11, 26)),
+        ("2026-11-25T17:00:00", date(2026, 11, 26)),  # naive values are UTC (SQLite)
+    ],
+)
+def test_local_date_any_offset_or_naive_utc_gives_the_vietnamese_day(moment, local_day):
+    from datetime import datetime
+
+    from reconciliation.runs import _local_date
+
+    assert _local_date(datetime.fromisoformat(moment)) == local_day
