@@ -75,7 +75,12 @@ def handle_callback(
             result.value,
             extra={"security_event": f"callback_{result.value}", "provider": provider_code},
         )
-    session.execute(update(InboundCallback).where(InboundCallback.id == inbox_id).values(outcome=result.value))
+    outcome: dict[str, str | None] = {"outcome": result.value}
+    if result is Applied.REJECTED:
+        # Credentials of the wrong merchant: the statement is not that merchant's to make, so it
+        # must not use up the dedupe key the genuine merchant's copy of it will need.
+        outcome["dedupe_key"] = None
+    session.execute(update(InboundCallback).where(InboundCallback.id == inbox_id).values(**outcome))
     return Handled(result.value, adapter.answer_callback(result.reply))
 
 
