@@ -6,6 +6,7 @@ once. With ``--json`` the last line printed is one JSON object.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from datetime import date, timedelta
@@ -70,21 +71,22 @@ def run_settings() -> RunSettings:
 def statements_import(file: Path, account: str, fmt: str, profile: str | None, as_json: bool) -> None:
     """Import a camt.053/054, MT940, CSV or XLSX statement file (a file already imported is skipped)."""
     session = get_session()
+    bar = click.progressbar(length=file.stat().st_size, label="Importing", file=sys.stderr)
+    show = bar.update if sys.stderr.isatty() else None
     try:
-        report = service.import_statement(
-            session,
-            file,
-            account=account,
-            fmt=None if fmt == "auto" else StatementFormat(fmt),
-            profile=profile,
-            actor=cli_actor(),
-            progress=_progress("entries"),
-        )
+        with bar if show else contextlib.nullcontext():
+            report = service.import_statement(
+                session,
+                file,
+                account=account,
+                fmt=None if fmt == "auto" else StatementFormat(fmt),
+                profile=profile,
+                actor=cli_actor(),
+                progress=show,
+            )
     except service.ReconciliationError as exc:
-        _end_progress()
         raise click.ClickException(str(exc)) from None
     session.commit()
-    _end_progress()
     if report.skipped_duplicates:
         click.echo(f"{file.name} was already imported (file {report.file_id}); nothing imported.")
     else:

@@ -36,7 +36,6 @@ from reconciliation.models import (
 from reconciliation.reference import search_references
 
 STORED_ERRORS = 200  # the file row keeps the first ones; the count is always complete
-PROGRESS_EVERY = 10_000
 
 
 class ReconciliationError(Exception):
@@ -150,7 +149,10 @@ def import_statement(
     actor: str,
     progress: Callable[[int], None] | None = None,
 ) -> ImportReport:
-    """Import a statement file once: record it, its statements and entries; report totals and errors."""
+    """Import a statement file once: record it, its statements and entries; report totals and errors.
+
+    ``progress``, if given, is called with each number of bytes read from the file.
+    """
     with paused_gc():
         return _import_statement(
             session, path, account=account, fmt=fmt, profile=profile, actor=actor, progress=progress
@@ -190,7 +192,7 @@ def _import_statement(
     skip_statement = False
     writer: repository.RowWriter | None = None
     try:
-        for item in read_statement_file(path, detected, profile, account):
+        for item in read_statement_file(path, detected, profile, account, on_bytes=progress):
             if isinstance(item, Statement):
                 skip_statement = False
                 statement_account = item.account or account
@@ -245,8 +247,6 @@ def _import_statement(
                         summary.total_debit += item.amount
                 assert writer is not None
                 writer.write(row)
-                if progress is not None and item.entry_number % PROGRESS_EVERY == 0:
-                    progress(item.entry_number)
             else:
                 report.errors.append(item)
     except BaseException as exc:

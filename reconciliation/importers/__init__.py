@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from reconciliation.importers.base import Direction as Direction
 from reconciliation.importers.base import ImportItem as ImportItem
@@ -39,18 +40,36 @@ def detect_format(path: Path) -> StatementFormat:
     return StatementFormat.CSV
 
 
+class _CountingReader:
+    """A binary file that reports how many bytes have been read, for a progress bar."""
+
+    def __init__(self, stream: BinaryIO, on_bytes: Callable[[int], None]) -> None:
+        self.stream = stream
+        self.on_bytes = on_bytes
+
+    def read(self, size: int = -1) -> bytes:
+        """Read like the wrapped file, then report the bytes read."""
+        data = self.stream.read(size)
+        self.on_bytes(len(data))
+        return data
+
+
 def read_statement_file(
     path: Path,
     fmt: StatementFormat | None = None,
     profile_name: str | None = None,
     account: str = "",
+    on_bytes: Callable[[int], None] | None = None,
 ) -> Iterator[ImportItem]:
-    """Stream a statement file's items; ``fmt`` None means detect it."""
+    """Stream a statement file's items; ``fmt`` None means detect it; ``on_bytes`` hears reading progress."""
     fmt = fmt or detect_format(path)
     if fmt in (StatementFormat.CAMT053, StatementFormat.CAMT054):
         with path.open("rb") as stream:
-            yield from read_camt(stream)
-    elif fmt is StatementFormat.MT940:
+            yield from read_camt(_CountingReader(stream, on_bytes) if on_bytes else stream)  # type: ignore[arg-type]
+        return
+    if on_bytes is not None:
+        on_bytes(path.stat().st_size)  # the other formats are read whole
+    if fmt is StatementFormat.MT940:
         yield from read_mt940(path.read_bytes())
     else:
         try:

@@ -111,3 +111,10 @@ def test_sample_cmxl_mt940_numbers_entries_across_statements():
     assert [line.entry_number for line in lines] == list(range(1, 17))
     assert [line.statement_index for line in lines] == [0] * 11 + [1] * 2 + [2] * 3
     assert lines[0].amount == 680_000 and lines[0].currency == "DEM"
+
+
+@pytest.mark.parametrize("name", ["bankstatementparser_camt.053.001.02.xml", "wolph-mt940_citi_mt940.txt"])
+def test_read_statement_file_reports_every_byte_read_for_a_progress_bar(name):
+    seen: list[int] = []
+    list(read_statement_file(SAMPLES / name, on_bytes=seen.append))
+    assert sum(seen) == (SAMPLES / name).stat().st_size
