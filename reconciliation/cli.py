@@ -31,22 +31,6 @@ statements_group = AppGroup("statements", help="Bank and treasury statements.")
 reconcile_group = AppGroup("reconcile", help="Daily reconciliation, exceptions and reports.")
 
 
-def _progress(label: str) -> Any:
-    """Return a callback that shows a running count on a terminal, and does nothing otherwise."""
-    if not sys.stderr.isatty():
-        return None
-
-    def show(done: int) -> None:
-        click.echo(f"\r{label}: {done:,}", nl=False, err=True)
-
-    return show
-
-
-def _end_progress() -> None:
-    if sys.stderr.isatty():
-        click.echo(err=True)  # leave the counter's line
-
-
 def run_settings() -> RunSettings:
     """Build run settings from ``RECONCILIATION_*`` configuration keys."""
     config = current_app.config
@@ -116,11 +100,15 @@ def reconcile_run(day: Any, account: str | None, days: int, as_json: bool) -> No
     for offset in range(days - 1, -1, -1):
         current = day.date() - timedelta(days=offset)
         for acc in [account] if account else repository.accounts_for_day(session, current):
-            report = run_day(
-                session, current, acc, settings=settings, actor=cli_actor(), progress=_progress("items")
-            )
+            show = None
+            bar: Any = contextlib.nullcontext()
+            if sys.stderr.isatty():
+                total = repository.count_day_items(session, acc, current)
+                bar = click.progressbar(length=total, label=f"{current} {acc}", file=sys.stderr)
+                show = bar.update
+            with bar:
+                report = run_day(session, current, acc, settings=settings, actor=cli_actor(), progress=show)
             session.commit()
-            _end_progress()
             reports.append(report)
             if report.status == "no_statement":
                 click.echo(f"{current} {acc}: no statement for this day; nothing reconciled.")

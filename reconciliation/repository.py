@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import DateTime, Row, Table, and_, exists, insert, or_, select, type_coerce
+from sqlalchemy import DateTime, Row, Table, and_, exists, func, insert, or_, select, type_coerce
 from sqlalchemy.orm import Session
 
 from payments.models import Agency, Payment
@@ -182,6 +182,26 @@ def stream_payments(session: Session, account: str, day: date) -> Iterator[Row[A
         .execution_options(yield_per=STREAM_BATCH)
     )
     yield from session.execute(stmt)
+
+
+def count_day_items(session: Session, account: str, day: date) -> int:
+    """Count the day's entries and the payments paid that day, to size a progress bar."""
+    start, end = day_bounds_utc(day)
+    entries = session.scalar(
+        select(func.count()).where(StatementEntry.account == account, StatementEntry.booking_date == day)
+    )
+    payments = session.scalar(
+        select(func.count())
+        .select_from(Payment)
+        .join(Agency, Agency.id == Payment.agency_id)
+        .where(
+            Agency.treasury_account == account,
+            Payment.status == PaymentStatus.SUCCEEDED,
+            Payment.finished_at >= start,
+            Payment.finished_at < end,
+        )
+    )
+    return int(entries or 0) + int(payments or 0)
 
 
 ENTRY_COLUMNS = (

@@ -131,7 +131,10 @@ def run_day(
     actor: str,
     progress: Callable[[int], None] | None = None,
 ) -> RunReport:
-    """Reconcile one collection account for one day and persist the outcome."""
+    """Reconcile one collection account for one day and persist the outcome.
+
+    ``progress``, if given, is called with each number of payments and entries just matched.
+    """
     with paused_gc():
         return _run_day(session, day, account, settings=settings, actor=actor, progress=progress)
 
@@ -159,7 +162,6 @@ def _run_day(
     referenced = repository.stream_entries(session, account, day, with_reference=True)
     provider_payments: list[LedgerPayment] = []
     settled_before: set[int] = set()
-    seen = 0
     for direct, entries, settled_here, via_provider in _chunks(payments, referenced, settings, persister):
         provider_payments.extend(via_provider)
         settled_before |= settled_here
@@ -170,9 +172,8 @@ def _run_day(
             later = {payment.id for payment in via_provider}
             result.outcomes = [o for o in result.outcomes if not (o.kind is PAYMENT and o.item_id in later)]
         persister.write(result, entries, settled_here)
-        seen += len(direct) + len(entries)
         if progress is not None:
-            progress(seen)
+            progress(len(direct) + len(via_provider) + len(entries))
     # The rest: entries without one reference, provider payments, settlement lines and batches.
     rest = [_entry(row) for row in repository.stream_entries(session, account, day, with_reference=False)]
     providers = [code for code, acc in settings.provider_accounts.items() if acc == account]
