@@ -95,11 +95,12 @@ API_BLUEPRINTS: list[Any] = []
 
 def register_commands(app: Flask) -> None:
     """Add the CLI groups of every context."""
+    from reconciliation.cli import COMMANDS as RECONCILIATION_COMMANDS
     from webhooks.outbound.cli import webhooks_group
 
     from .cli import COMMANDS
 
-    for command in [*COMMANDS, webhooks_group]:
+    for command in [*COMMANDS, *RECONCILIATION_COMMANDS, webhooks_group]:
         app.cli.add_command(command)
 
 

@@ -1,25 +1,25 @@
-"""Celery wrappers for the scheduled invoice and payment jobs; each calls what its CLI twin calls.
+"""Celery wrappers for the scheduled invoice, payment and reconciliation jobs.
 
-The daily reconciliation (``flask reconcile run``) belongs to another issue: until its job
-function lands, its task is a named hook that only logs, so the beat schedule and the
-worker need no change when it does.
+Each calls what its CLI twin calls; the tasks only add what a command line would have
+given (the day, the actor).
 """
 
 from __future__ import annotations
 
-import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from celery import shared_task
 from flask import current_app
 
 from payments import idempotency, service
-from payments.celery_app import TaskNames
+from payments.celery_app import TIMEZONE, TaskNames
 from payments.db import get_session
 from payments.mopup import run_mop_up
 from payments.provider_registry import get_registry
-
-logger = logging.getLogger(__name__)
+from reconciliation import repository as reconciliation_repository
+from reconciliation.cli import run_settings
+from reconciliation.runs import run_day
 
 
 @shared_task(name=TaskNames.INVOICES_EXPIRE, ignore_result=True)
@@ -55,6 +55,19 @@ def mop_up_payments() -> dict[str, int]:
 
 @shared_task(name=TaskNames.RECONCILIATION_DAILY, ignore_result=True)
 def reconcile_daily() -> int:
-    """Hook for the daily ``reconcile run`` (issue 5): reconcile the last few days."""
-    logger.info("reconciliation-daily: the reconciliation job is not installed yet; nothing done")
-    return 0
+    """Reconcile yesterday and the days before it, so late statements heal.
+
+    Twin: ``flask reconcile run --date <yesterday> --days <RECONCILIATION_DAILY_DAYS>``; days
+    are local (Asia/Ho_Chi_Minh) dates. Returns the number of runs.
+    """
+    session = get_session()
+    settings = run_settings()
+    yesterday = datetime.now(ZoneInfo(TIMEZONE)).date() - timedelta(days=1)
+    runs = 0
+    for offset in range(int(current_app.config.get("RECONCILIATION_DAILY_DAYS", 3)) - 1, -1, -1):
+        day = yesterday - timedelta(days=offset)
+        for account in reconciliation_repository.accounts_for_day(session, day):
+            run_day(session, day, account, settings=settings, actor="system:reconciliation")
+            session.commit()
+            runs += 1
+    return runs

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -92,10 +92,14 @@ def flag_for_review(
     event_data: Callable[[], dict[str, Any]],
     detail: dict[str, Any] | None = None,
 ) -> bool:
-    """Mark ``payment`` as needing a person's review, once; return False if it already was."""
+    """Mark ``payment`` as needing a person's review for ``reason``; False if it already was, for that reason.
+
+    A new reason replaces an older one on the row (the latest is what a person must act on,
+    e.g. a refund after an amount mismatch) and is audited and announced; the audit log keeps all.
+    """
     result = session.execute(
         update(Payment)
-        .where(Payment.id == payment.id, Payment.review_reason.is_(None))
+        .where(Payment.id == payment.id, or_(Payment.review_reason.is_(None), Payment.review_reason != reason))
         .values(review_reason=reason, updated_at=utcnow())
         .execution_options(synchronize_session=False)
     )

@@ -150,3 +150,10 @@ def test_scheduled_payment_tasks_run_their_jobs_in_app_context(app, agency, clie
     assert payment_tasks.reap_idempotency_keys.apply().get() == 0
     report = payment_tasks.mop_up_payments.apply().get()
     assert report.get("invoices_expired", 0) == 0
+
+
+def test_reconciliation_daily_task_runs_the_last_three_days_per_account(app, agency):
+    from payments import tasks as payment_tasks
+
+    # One agency treasury account times three days (yesterday and the two before it).
+    assert payment_tasks.reconcile_daily.apply().get() == 3
