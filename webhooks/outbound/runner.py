@@ -1,7 +1,7 @@
 """Job bodies shared by the Celery tasks and their CLI twins; unlike services, these commit.
 
-A delivery needs two short transactions with the HTTP attempt between them, so no
-database transaction (or pooled connection) is held while a slow receiver answers.
+A batch of deliveries needs two short transactions with the HTTP attempts between them, so
+no database transaction (or pooled connection) is held while a slow receiver answers.
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ def deliver(
     The leases are renewed first, in one statement: a claim may have waited in a broker
     queue, and an expired one may already belong to another worker. The new lease covers
     every attempt in the batch timing out, so no claim can expire while it waits its turn.
-    Each result is committed as soon as it is known.
+    The results are recorded together, in one transaction, once the batch has been sent.
     """
     now = clock()
     statuses, to_send = _hold(session, claims, settings, now)
@@ -139,13 +139,15 @@ def _send(
     clock: Clock,
 ) -> None:
     options = settings.send_options(resolver)
+    sent = []
     for item in to_send:
         assert item.request is not None
         started_at = clock()
-        result = send_once(item.request, options)
-        statuses[item.held.claim] = delivery.record_attempt(
-            session, item.held, result, started_at=started_at, now=clock()
-        )
+        sent.append(delivery.Sent(item.held, send_once(item.request, options), started_at))
+    if sent:
+        # One transaction records the whole batch; a crash before it commits only means
+        # the batch is sent again after its lease (at least once, same webhook-id).
+        statuses.update(delivery.record_attempts(session, sent, now=clock()))
         session.commit()
 
 
