@@ -78,13 +78,13 @@ def mark_dispatched(session: Session, event_ids: Sequence[str], now: datetime) -
     if not event_ids:
         return set()
     rows = [{"event_id": event_id, "dispatched_at": now} for event_id in sorted(event_ids)]
+    # Rows as executemany parameters, not a VALUES list: the statement compiles once, whatever the count.
     stmt = (
         _insert_for(session)(WebhookEventDispatch)
-        .values(rows)
         .on_conflict_do_nothing()
         .returning(WebhookEventDispatch.event_id)
     )
-    return set(session.scalars(stmt).all())
+    return set(session.scalars(stmt, rows).all())
 
 
 def endpoints_and_events(
@@ -129,13 +129,8 @@ def insert_deliveries(session: Session, pairs: Sequence[tuple[str, int]], now: d
         }
         for event_id, endpoint_id in pairs
     ]
-    stmt = (
-        _insert_for(session)(WebhookDelivery)
-        .values(rows)
-        .on_conflict_do_nothing()
-        .returning(WebhookDelivery.id)
-    )
-    return sorted(session.scalars(stmt).all())
+    stmt = _insert_for(session)(WebhookDelivery).on_conflict_do_nothing().returning(WebhookDelivery.id)
+    return sorted(session.scalars(stmt, rows).all())
 
 
 def _insert_for(session: Session) -> Any:
