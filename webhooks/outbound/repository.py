@@ -167,6 +167,11 @@ def claim_due(session: Session, now: datetime, lease_until: datetime, limit: int
 
 def claim_ids(session: Session, ids: Sequence[int], now: datetime, lease_until: datetime) -> list[Claim]:
     """Claim these deliveries if they are still due (compare-and-set); return the claims won."""
+    return [held.claim for held in claim_and_hold(session, ids, now, lease_until)]
+
+
+def claim_and_hold(session: Session, ids: Sequence[int], now: datetime, lease_until: datetime) -> list[Held]:
+    """Claim these deliveries if still due, answering what an attempt needs (no renewal round trip)."""
     if not ids:
         return []
     rows = session.execute(
@@ -178,10 +183,18 @@ def claim_ids(session: Session, ids: Sequence[int], now: datetime, lease_until: 
             lease_expires_at=lease_until,
             updated_at=now,
         )
-        .returning(WebhookDelivery.id, WebhookDelivery.claim_token)
+        .returning(
+            WebhookDelivery.id,
+            WebhookDelivery.claim_token,
+            WebhookDelivery.event_id,
+            WebhookDelivery.endpoint_id,
+            WebhookDelivery.attempt_count,
+            WebhookDelivery.failed_attempts,
+        )
         .execution_options(synchronize_session=False)
     ).all()
-    return sorted(Claim(delivery_id=row[0], token=row[1]) for row in rows)
+    held = [Held(Claim(row[0], row[1]), row[2], row[3], row[4], row[5]) for row in rows]
+    return sorted(held, key=lambda h: h.claim)
 
 
 def renew_claims(
@@ -271,6 +284,9 @@ def finish_claims(session: Session, results: Sequence[tuple[Claim, dict[str, Any
     """
     if not results:
         return set()
+    if len(results) == 1:  # the common inline case: one compare-and-set statement
+        ((claim, values),) = results
+        return {claim} if finish_claim(session, claim, {**values, "lease_expires_at": None}) else set()
     current = set(
         session.scalars(
             select(WebhookDelivery.id)

@@ -103,22 +103,33 @@ def dispatch_and_deliver(
     """
     now = clock()
     _, ids = delivery.dispatch_batch(session, now, settings.batch_size, event_ids, settings.dispatch_horizon)
-    claims = repository.claim_ids(session, ids, now, now + settings.claim_lease)
-    if len(claims) > inline_limit:
+    if len(ids) > inline_limit:
+        claims = repository.claim_ids(session, ids, now, now + settings.claim_lease)
         session.commit()
         return claims
-    statuses, to_send = _hold(session, claims, settings, now)
+    # Claimed straight with the attempt lease: nothing waits in a queue in between.
+    held = repository.claim_and_hold(session, ids, now, _attempt_lease_until(settings, now, len(ids)))
+    statuses, to_send = _prepared(session, held, now)
     session.commit()
     _send(session, to_send, statuses, settings, resolver, clock)
     return []
 
 
+def _attempt_lease_until(settings: OutboundSettings, now: datetime, count: int) -> datetime:
+    # Covers every attempt of the batch timing out, so no claim expires while it waits its turn.
+    return now + settings.lease + timedelta(seconds=settings.timeout_seconds) * max(0, count - 1)
+
+
 def _hold(
     session: Session, claims: Sequence[Claim], settings: OutboundSettings, now: datetime
 ) -> tuple[dict[Claim, DeliveryStatus | None], list[delivery.Prepared]]:
-    timeout = timedelta(seconds=settings.timeout_seconds)
-    lease_until = now + settings.lease + timeout * max(0, len(claims) - 1)
-    held = repository.renew_claims(session, claims, now, lease_until)
+    held = repository.renew_claims(session, claims, now, _attempt_lease_until(settings, now, len(claims)))
+    return _prepared(session, held, now)
+
+
+def _prepared(
+    session: Session, held: Sequence[repository.Held], now: datetime
+) -> tuple[dict[Claim, DeliveryStatus | None], list[delivery.Prepared]]:
     statuses: dict[Claim, DeliveryStatus | None] = {}
     to_send = []
     for item in delivery.prepare(session, held, now):
