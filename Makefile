@@ -27,7 +27,7 @@ run: install
 	@echo "  Demo payment link: $$(sed -n 's/^Demo payment link: //p' instance/demo.txt)"
 	@echo "  Demo API key:      $$(tail -n 1 instance/demo.txt)"
 	@echo
-	$(BIN)/gunicorn --bind $(HOST):$(PORT) --workers 2 --threads 4 --access-logfile - wsgi:app
+	$(BIN)/gunicorn --config gunicorn.conf.py --bind $(HOST):$(PORT) --access-logfile - wsgi:app
 
 test: install
 	$(BIN)/pytest
