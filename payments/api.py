@@ -14,6 +14,8 @@ from werkzeug.wrappers import Response
 from . import idempotency, service
 from .auth import authenticate_request, current_actor, current_agency
 from .db import get_session
+from .error_handlers import ProblemSchema
+from .errors import PROBLEM_JSON
 from .schemas import CreateInvoice, InvoiceCreateSchema, InvoiceListQuerySchema, InvoicePageSchema, InvoiceSchema
 
 blp = Blueprint(
@@ -91,9 +93,9 @@ class Invoices(MethodView):
     @blp.arguments(_CREATE_SCHEMA)
     @blp.response(201, InvoiceSchema)
     @blp.doc(**_IDEMPOTENCY_DOC)
-    @blp.alt_response(400, description="Malformed JSON or Idempotency-Key")
-    @blp.alt_response(409, description="A request with this Idempotency-Key is in progress")
-    @blp.alt_response(422, description="Validation failed, or the Idempotency-Key was used with another body")
+    @blp.alt_response(400, schema=ProblemSchema, content_type=PROBLEM_JSON, description="Malformed JSON or Idempotency-Key")
+    @blp.alt_response(409, schema=ProblemSchema, content_type=PROBLEM_JSON, description="A request with this Idempotency-Key is in progress")
+    @blp.alt_response(422, schema=ProblemSchema, content_type=PROBLEM_JSON, description="Validation failed, or the Idempotency-Key was used with another body")
     def post(self, command: CreateInvoice) -> Response:
         """Create a fee invoice and its checkout link."""
 
@@ -117,7 +119,7 @@ class InvoiceById(MethodView):
     """One invoice."""
 
     @blp.response(200, InvoiceSchema)
-    @blp.alt_response(404, description="No such invoice for this agency")
+    @blp.alt_response(404, schema=ProblemSchema, content_type=PROBLEM_JSON, description="No such invoice for this agency")
     def get(self, invoice_id: str) -> Any:
         """Read an invoice; its status is the truth about payment."""
         return service.get_invoice(get_session(), current_agency(), invoice_id)
@@ -129,8 +131,8 @@ class InvoiceCancel(MethodView):
 
     @blp.response(200, InvoiceSchema)
     @blp.doc(**_IDEMPOTENCY_DOC)
-    @blp.alt_response(404, description="No such invoice for this agency")
-    @blp.alt_response(409, description="The invoice is paid or expired")
+    @blp.alt_response(404, schema=ProblemSchema, content_type=PROBLEM_JSON, description="No such invoice for this agency")
+    @blp.alt_response(409, schema=ProblemSchema, content_type=PROBLEM_JSON, description="The invoice is paid or expired")
     def post(self, invoice_id: str) -> Response:
         """Cancel an open invoice (cancelling a cancelled one is a no-op); paid ones answer 409."""
 

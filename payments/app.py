@@ -6,25 +6,17 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask, g, render_template, request
+from flask import Flask, render_template
 from flask_babel import Babel, get_locale
 from flask_wtf import CSRFProtect
 
-from . import db, provider_registry, security
+from . import db, i18n, provider_registry, security
 from .config import config_class, normalise
 from .error_handlers import FeegateApi, register_error_handlers
 
 csrf = CSRFProtect()
 babel = Babel()
 api = FeegateApi()
-
-
-def _select_locale() -> str:
-    # An explicit ?lang= wins; then the invoice's language; Vietnamese by default.
-    chosen = request.args.get("lang") if request else None
-    if chosen in ("vi", "en"):
-        return chosen
-    return str(g.get("page_language") or "vi")
 
 
 def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
@@ -48,7 +40,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     provider_registry.init_app(app)
     security.init_app(app)
     csrf.init_app(app)
-    babel.init_app(app, locale_selector=_select_locale)
+    babel.init_app(app, locale_selector=i18n.select_locale)
     register_blueprints(app)
     register_error_handlers(app)
     register_commands(app)

@@ -38,7 +38,7 @@ from .errors import InvoiceNotPayable
 from .ids import new_payment_reference, new_public_id
 from .models import Invoice, Payment
 from .schemas import PaymentSchema
-from .state import TERMINAL, InvoiceStatus, PaymentStatus
+from .state import InvoiceStatus, PaymentStatus, is_terminal
 from .transitions import flag_for_review, transition
 
 _payment_schema = PaymentSchema()
@@ -120,9 +120,18 @@ def create_attempt(
 
 
 def launch_attempt(
-    session: Session, adapter: ProviderAdapter, payment: Payment, invoice: Invoice, *, client_ip: str
+    session: Session,
+    adapter: ProviderAdapter,
+    payment: Payment,
+    invoice: Invoice,
+    *,
+    client_ip: str,
+    language: str | None = None,
 ) -> Payment:
-    """Phase 2: ask the provider to start the attempt; record ``pending``, ``unknown`` or ``failed``."""
+    """Phase 2: ask the provider to start the attempt; record ``pending``, ``unknown`` or ``failed``.
+
+    ``language`` is the citizen's own choice on the checkout page, which beats the invoice's.
+    """
     if payment.status is not PaymentStatus.CREATED:
         return payment  # a double submit: the first request already launched it
     request = PaymentRequest(
@@ -130,7 +139,7 @@ def launch_attempt(
         amount=payment.amount,
         currency=payment.currency,
         description=invoice.description,
-        language="en" if invoice.language == "en" else "vi",
+        language="en" if (language or invoice.language) == "en" else "vi",
         return_url=return_url_for(payment.public_id),
         callback_url=callback_url_for(payment.provider_code),
         expires_at=invoice.expires_at,
@@ -243,7 +252,7 @@ def _apply_success(
     session.refresh(payment)
     if payment.status in (PaymentStatus.SUCCEEDED, PaymentStatus.SUCCEEDED_DUPLICATE):
         return Applied.DUPLICATE
-    if payment.status in TERMINAL:
+    if is_terminal(payment.status):
         # The provider took the money after we closed the attempt: never drop it silently.
         flag_for_review(session, payment, "late_success", actor=actor, event_data=event_data,
                         detail={"status": payment.status.value})

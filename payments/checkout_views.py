@@ -5,21 +5,31 @@ from __future__ import annotations
 import secrets
 
 from flask import Blueprint, abort, g, redirect, render_template, request
+from flask_babel import gettext
+from flask_wtf.csrf import CSRFError
 from werkzeug.wrappers import Response
 
 from providers.base import Redirect
 from providers.errors import UnknownProvider
 
-from . import attempts, repository
+from . import attempts, i18n, repository
+from .checkout_links import invoice_id_from_pay_token, payment_id_from_return_token
 from .db import get_session, utcnow
 from .errors import InvoiceNotPayable
 from .models import Invoice, Payment
 from .provider_registry import get_registry
 from .signing import PAY_LINK, RETURN_LINK, LinkInvalid, sign
-from .checkout_links import invoice_id_from_pay_token, payment_id_from_return_token
 from .state import InvoiceStatus, PaymentStatus
 
 bp = Blueprint("checkout", __name__, url_prefix="/pay")
+bp.before_request(i18n.remember_language)
+
+
+@bp.app_errorhandler(CSRFError)
+def csrf_failed(error: CSRFError) -> tuple[str, int]:
+    """Explain a rejected form in the citizen's words (the token expired or the cookie was lost)."""
+    detail = gettext("This page was open for too long. Please go back, reload the page and try again.")
+    return render_template("error.html", status=400, detail=detail), 400
 
 
 def _invoice_for(token: str) -> Invoice:
@@ -39,7 +49,8 @@ def _status_page(invoice: Invoice, token: str) -> tuple[str, int]:
     if invoice.status is InvoiceStatus.OPEN:
         status = "expired"  # open but past expires_at: the expiry job has not run yet
     agency = repository.get_agency(get_session(), invoice.agency_id)
-    return render_template("invoice_status.html", invoice=invoice, agency=agency, status=status, token=token), 200
+    page = render_template("invoice_status.html", invoice=invoice, agency=agency, status=status, token=token)
+    return page, 200
 
 
 @bp.get("/<token>")
@@ -53,11 +64,16 @@ def show(token: str) -> tuple[str, int]:
     providers = []
     for code in agency.enabled_providers:
         try:
-            providers.append((code, registry.adapter_class(code).display_name))
+            # Brand names have no catalogue entry and pass through; the sandbox bank's has one.
+            providers.append((code, gettext(registry.adapter_class(code).display_name)))
         except UnknownProvider:
             continue
     return render_template(
-        "checkout.html", invoice=invoice, agency=agency, providers=providers, token=token,
+        "checkout.html",
+        invoice=invoice,
+        agency=agency,
+        providers=providers,
+        token=token,
         nonce=secrets.token_urlsafe(16),
     ), 200
 
@@ -70,7 +86,7 @@ def start(token: str) -> Response | tuple[str, int]:
     agency = repository.get_agency(session, invoice.agency_id)
     provider_code = request.form.get("provider", "")
     if provider_code not in agency.enabled_providers:
-        abort(400, description="Choose one of the listed payment methods.")
+        abort(400, description=gettext("Please choose one of the listed payment methods."))
     try:
         payment = attempts.create_attempt(
             session, invoice, provider_code, nonce=request.form.get("nonce") or None, actor="citizen"
@@ -79,7 +95,10 @@ def start(token: str) -> Response | tuple[str, int]:
         return _status_page(invoice, token)
     session.commit()  # phase 1: the attempt exists before the provider hears of it
     adapter = get_registry().for_agency(provider_code, agency.code)
-    attempts.launch_attempt(session, adapter, payment, invoice, client_ip=request.remote_addr or "")
+    client_ip = request.remote_addr or ""
+    attempts.launch_attempt(
+        session, adapter, payment, invoice, client_ip=client_ip, language=i18n.chosen_language()
+    )
     session.commit()  # phase 2: what the provider said
     return _next_step(payment, invoice, token)
 
@@ -110,6 +129,9 @@ def returned(token: str) -> tuple[str, int]:
     g.page_language = invoice.language
     agency = repository.get_agency(session, invoice.agency_id)
     return render_template(
-        "return.html", payment=payment, invoice=invoice, agency=agency,
+        "return.html",
+        payment=payment,
+        invoice=invoice,
+        agency=agency,
         pay_token=sign(PAY_LINK, invoice.public_id),
     ), 200

@@ -62,18 +62,22 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def make_engine(url: str, **options: Any) -> Engine:
-    """Create an engine with the settings feegate relies on for each backend."""
+def make_engine(url: str, *, sqlite_immediate: bool = True, **options: Any) -> Engine:
+    """Create an engine with the settings feegate relies on for each backend.
+
+    ``sqlite_immediate=False`` gives plain deferred transactions, for read-only
+    observers (tests) that must not hold the write lock while they look.
+    """
     if url.startswith("sqlite"):
         engine = create_engine(
             url, connect_args={"timeout": 30, "check_same_thread": False}, poolclass=NullPool, **options
         )
-        _configure_sqlite(engine)
+        _configure_sqlite(engine, immediate=sqlite_immediate)
         return engine
     return create_engine(url, pool_pre_ping=True, **options)
 
 
-def _configure_sqlite(engine: Engine) -> None:
+def _configure_sqlite(engine: Engine, *, immediate: bool) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy, not the driver, decide where transactions begin.
@@ -88,7 +92,7 @@ def _configure_sqlite(engine: Engine) -> None:
     def _on_begin(connection: Any) -> None:
         # IMMEDIATE takes the write lock up front, so two writers queue on the busy
         # timeout instead of one failing with "database is locked" on upgrade.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
 class Database:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import http
 import logging
 from typing import Any
 
 from flask import Flask, jsonify, render_template, request
 from flask_smorest import Api
+from flask_smorest.utils import prepare_response
+from marshmallow import Schema, fields
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
@@ -84,8 +87,39 @@ def handle_unexpected(error: Exception) -> Response | tuple[str, int]:
     return _page(500, PROBLEMS["server-error"][0], "")
 
 
-class FeegateApi(Api):  # type: ignore[misc]
-    """flask-smorest's Api, rendering its errors as problem+json like the rest of feegate."""
+class FieldErrorSchema(Schema):
+    """One field's validation message."""
+
+    field = fields.String(metadata={"example": "items.0.amount"})
+    message = fields.String()
+
+
+class ProblemSchema(Schema):
+    """An RFC 9457 problem document."""
+
+    type = fields.String(metadata={"example": "/api/v1/problems/validation-error"})
+    title = fields.String()
+    status = fields.Integer()
+    detail = fields.String()
+    errors = fields.List(fields.Nested(FieldErrorSchema))
+
+
+class FeegateApi(Api):
+    """flask-smorest's Api, rendering and documenting its errors as problem+json."""
+
+    ERROR_SCHEMA = ProblemSchema
+
+    def _register_responses(self) -> None:
+        # flask-smorest documents errors as application/json; ours are application/problem+json.
+        for status in http.HTTPStatus:
+            response: dict[str, Any] = {"description": status.phrase}
+            if status >= 400:
+                response["schema"] = self.ERROR_SCHEMA
+            prepare_response(response, self.spec, PROBLEM_JSON if status >= 400 else "application/json")
+            self.spec.components.response(status.name, response, lazy=True)
+        default = {"description": "Error", "schema": self.ERROR_SCHEMA}
+        prepare_response(default, self.spec, PROBLEM_JSON)
+        self.spec.components.response("DEFAULT_ERROR", default, lazy=True)
 
     def handle_http_exception(self, error: HTTPException) -> Response | tuple[str, int]:
         """Render an HTTP error raised anywhere (flask-smorest registers this app-wide)."""

@@ -34,7 +34,9 @@ class StrictInt(fields.Integer):
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
         if isinstance(value, bool):
             raise ValidationError("Not a valid integer.")
-        return int(super()._deserialize(value, attr, data, **kwargs))
+        result = super()._deserialize(value, attr, data, **kwargs)
+        assert result is not None  # value is never None here: marshmallow handles missing/null first
+        return int(result)
 
 
 class StrictSchema(Schema):

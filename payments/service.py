@@ -6,20 +6,20 @@ import base64
 import binascii
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from flask import current_app
 from sqlalchemy.orm import Session
 
 from . import repository
-from .audit import record_audit
 from .db import utcnow
 from .errors import InvalidTransition, NotFound, ValidationFailed
 from .ids import new_public_id
 from .models import Agency, Invoice, InvoiceItem
 from .schemas import CreateInvoice, InvoiceSchema
 from .state import InvoiceStatus, PaymentStatus
-from .transitions import transition
+from .transitions import record_change, transition
 from .urls import return_url_allowed
 
 _invoice_schema = InvoiceSchema()
@@ -87,25 +87,8 @@ def create_invoice_with_data(
     # Everything the data shows is set above (the numeric id is not shown), so it is dumped once,
     # before the flush, and all four INSERTs go out in a single flush below.
     data = invoice_data(invoice)
-    record_audit(
-        session,
-        actor=actor,
-        action="invoice.created",
-        entity_type="invoice",
-        entity_id=invoice.public_id,
-        agency_id=agency.id,
-        detail={"total": invoice.total, "reference": invoice.reference},
-    )
-    from webhooks.outbox import record_event
-
-    record_event(
-        session,
-        agency_id=agency.id,
-        event_type="invoice.created",
-        aggregate_type="invoice",
-        aggregate_id=invoice.public_id,
-        data=data,
-    )
+    record_change(session, invoice, "invoice.created", actor=actor, data=data,
+                  detail={"total": invoice.total, "reference": invoice.reference})
     session.flush()
     return CreatedInvoice(invoice, data)
 
@@ -187,7 +170,7 @@ def expire_invoices(session: Session, *, now: datetime | None = None, limit: int
     expired = 0
     for invoice in repository.list_expirable_invoices(session, now, limit):
         if transition(
-            session, invoice, InvoiceStatus.EXPIRED, actor="system:expiry", event_data=lambda i=invoice: invoice_data(i)
+            session, invoice, InvoiceStatus.EXPIRED, actor="system:expiry", event_data=partial(invoice_data, invoice)
         ):
             _close_unstarted_payments(session, invoice, PaymentStatus.EXPIRED, actor="system:expiry")
             expired += 1
@@ -200,4 +183,4 @@ def _close_unstarted_payments(session: Session, invoice: Invoice, to: PaymentSta
     from .attempts import payment_data
 
     for payment in repository.list_payments(session, invoice.id, statuses=[PaymentStatus.CREATED]):
-        transition(session, payment, to, actor=actor, event_data=lambda p=payment: payment_data(p, invoice))
+        transition(session, payment, to, actor=actor, event_data=partial(payment_data, payment, invoice))

@@ -39,32 +39,35 @@ Status = InvoiceStatus | PaymentStatus
 _P = PaymentStatus
 _OPEN_ATTEMPT = frozenset({_P.CREATED, _P.PENDING, _P.UNKNOWN})
 
-#: target status -> the statuses it may be reached from
-TRANSITIONS: dict[Status, frozenset[Status]] = {
-    InvoiceStatus.PAID: frozenset({InvoiceStatus.OPEN}),
-    InvoiceStatus.EXPIRED: frozenset({InvoiceStatus.OPEN}),
-    InvoiceStatus.CANCELLED: frozenset({InvoiceStatus.OPEN}),
-    _P.PENDING: frozenset({_P.CREATED, _P.UNKNOWN}),
-    _P.UNKNOWN: frozenset({_P.CREATED, _P.PENDING}),
-    _P.SUCCEEDED: _OPEN_ATTEMPT,
-    _P.SUCCEEDED_DUPLICATE: _OPEN_ATTEMPT,
-    _P.FAILED: _OPEN_ATTEMPT,
-    _P.CANCELLED: _OPEN_ATTEMPT,
-    _P.EXPIRED: _OPEN_ATTEMPT,
+#: per entity: target status -> the statuses it may be reached from. Keyed by entity because the
+#: two enums share values ("cancelled", "expired") and StrEnum members equal to one string collide.
+TRANSITIONS: dict[str, dict[Status, frozenset[Status]]] = {
+    "invoice": {
+        InvoiceStatus.PAID: frozenset({InvoiceStatus.OPEN}),
+        InvoiceStatus.EXPIRED: frozenset({InvoiceStatus.OPEN}),
+        InvoiceStatus.CANCELLED: frozenset({InvoiceStatus.OPEN}),
+    },
+    "payment": {
+        _P.PENDING: frozenset({_P.CREATED, _P.UNKNOWN}),
+        _P.UNKNOWN: frozenset({_P.CREATED, _P.PENDING}),
+        _P.SUCCEEDED: _OPEN_ATTEMPT,
+        _P.SUCCEEDED_DUPLICATE: _OPEN_ATTEMPT,
+        _P.FAILED: _OPEN_ATTEMPT,
+        _P.CANCELLED: _OPEN_ATTEMPT,
+        _P.EXPIRED: _OPEN_ATTEMPT,
+    },
 }
 
-TERMINAL: frozenset[Status] = frozenset(
-    {
-        InvoiceStatus.PAID,
-        InvoiceStatus.EXPIRED,
-        InvoiceStatus.CANCELLED,
-        _P.SUCCEEDED,
-        _P.SUCCEEDED_DUPLICATE,
-        _P.FAILED,
-        _P.CANCELLED,
-        _P.EXPIRED,
-    }
-)
+
+def entity_of(status: Status) -> str:
+    """Return ``"invoice"`` or ``"payment"``: which entity a status belongs to."""
+    return "invoice" if isinstance(status, InvoiceStatus) else "payment"
+
+
+def is_terminal(status: Status) -> bool:
+    """Tell whether no edge leaves ``status``."""
+    table = TRANSITIONS[entity_of(status)]
+    return not any(status in sources for sources in table.values())
 
 
 class IllegalTransition(Exception):
@@ -79,9 +82,9 @@ class IllegalTransition(Exception):
 
 def allowed_sources(to: Status) -> frozenset[Status]:
     """Return the statuses from which ``to`` may be reached (empty for initial states)."""
-    return TRANSITIONS.get(to, frozenset())
+    return TRANSITIONS[entity_of(to)].get(to, frozenset())
 
 
 def is_allowed(from_: Status, to: Status) -> bool:
-    """Tell whether ``from_ -> to`` is an edge of the table."""
-    return from_ in allowed_sources(to)
+    """Tell whether ``from_ -> to`` is an edge of the table (both of one entity)."""
+    return entity_of(from_) == entity_of(to) and from_ in allowed_sources(to)

@@ -19,7 +19,7 @@ from webhooks.outbox import record_event
 from .audit import record_audit
 from .db import utcnow
 from .models import Invoice, Payment
-from .state import TERMINAL, InvoiceStatus, PaymentStatus, allowed_sources
+from .state import InvoiceStatus, PaymentStatus, allowed_sources, is_terminal
 
 Entity = Invoice | Payment
 
@@ -46,7 +46,7 @@ def transition(
         return False
     now = utcnow()
     changes: dict[str, Any] = {"status": to, "updated_at": now, **(values or {})}
-    if isinstance(entity, Payment) and to in TERMINAL:
+    if isinstance(entity, Payment) and is_terminal(to):
         changes.setdefault("finished_at", now)
     result = session.execute(
         update(model)
@@ -60,24 +60,20 @@ def transition(
     for key, value in changes.items():
         set_committed_value(entity, key, value)
     kind = "invoice" if isinstance(entity, Invoice) else "payment"
-    record_audit(
-        session,
-        actor=actor,
-        action=f"{kind}.{to.value}",
-        entity_type=kind,
-        entity_id=entity.public_id,
-        agency_id=entity.agency_id,
-        detail={"from": from_status.value, "to": to.value, **(detail or {})},
-    )
-    record_event(
-        session,
-        agency_id=entity.agency_id,
-        event_type=f"{kind}.{to.value}",
-        aggregate_type=kind,
-        aggregate_id=entity.public_id,
-        data=event_data(),
-    )
+    record_change(session, entity, f"{kind}.{to.value}", actor=actor, data=event_data(),
+                  detail={"from": from_status.value, "to": to.value, **(detail or {})})
     return True
+
+
+def record_change(
+    session: Session, entity: Entity, action: str, *, actor: str, data: dict[str, Any], detail: dict[str, Any]
+) -> None:
+    """Write the audit entry and the outbox event of one change, in the caller's transaction."""
+    kind = "invoice" if isinstance(entity, Invoice) else "payment"
+    record_audit(session, actor=actor, action=action, entity_type=kind, entity_id=entity.public_id,
+                 agency_id=entity.agency_id, detail=detail)
+    record_event(session, agency_id=entity.agency_id, event_type=action, aggregate_type=kind,
+                 aggregate_id=entity.public_id, data=data)
 
 
 def flag_for_review(
@@ -99,21 +95,6 @@ def flag_for_review(
     if result.rowcount != 1:  # type: ignore[attr-defined]
         return False
     set_committed_value(payment, "review_reason", reason)
-    record_audit(
-        session,
-        actor=actor,
-        action="payment.needs_review",
-        entity_type="payment",
-        entity_id=payment.public_id,
-        agency_id=payment.agency_id,
-        detail={"reason": reason, **(detail or {})},
-    )
-    record_event(
-        session,
-        agency_id=payment.agency_id,
-        event_type="payment.needs_review",
-        aggregate_type="payment",
-        aggregate_id=payment.public_id,
-        data=event_data(),
-    )
+    record_change(session, payment, "payment.needs_review", actor=actor, data=event_data(),
+                  detail={"reason": reason, **(detail or {})})
     return True

@@ -18,9 +18,10 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
+from sqlalchemy.orm import Session
 
 from payments import create_app
-from payments.db import get_session
+from payments.db import make_engine
 from providers.registry import installed_adapters
 from tests import factories
 
@@ -105,10 +106,18 @@ def client(app: Flask) -> FlaskClient:
 
 
 @pytest.fixture
-def session(app: Flask) -> Iterator[object]:
-    """A session in an app context, for arranging and asserting through the database."""
+def session(app: Flask, database_url: str) -> Iterator[Session]:
+    """An observer's session for asserting through the database (call ``rollback()`` to see new commits).
+
+    On SQLite it begins plain deferred transactions, so looking never holds the write lock
+    that the app's own (immediate) transactions need.
+    """
+    engine = make_engine(database_url, sqlite_immediate=False)
+    observer = Session(engine, expire_on_commit=False)
     with app.app_context():
-        yield get_session()
+        yield observer
+    observer.close()
+    engine.dispose()
 
 
 @pytest.fixture

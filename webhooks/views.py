@@ -43,7 +43,11 @@ def receive(provider_code: str) -> Response:
     except Exception as exc:  # noqa: BLE001 - the provider must get its retryable answer, never a bare 500
         session.rollback()
         log.exception("Callback from %s could not be recorded", provider_code)
-        reply = record_failure(session, registry, provider_code, callback, type(exc).__name__)
-        session.commit()
+        try:
+            reply = record_failure(session, registry, provider_code, callback, type(exc).__name__)
+            session.commit()
+        except Exception:  # noqa: BLE001 - the database itself may be what failed
+            session.rollback()
+            reply = CallbackReply(503, b'{"status":"error"}')
         return _reply(reply)
     return _reply(handled.reply)
