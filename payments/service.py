@@ -83,9 +83,8 @@ def create_invoice_with_data(
             for i, item in enumerate(command.items)
         ],
     )
-    session.add(invoice)
-    # Everything the data shows is set above (the numeric id is not shown), so it is dumped once,
-    # before the flush, and all four INSERTs go out in a single flush below.
+    repository.insert_new_invoice(session, invoice)
+    # Dumped once: the event carries exactly what the API answers.
     data = invoice_data(invoice)
     record_change(session, invoice, "invoice.created", actor=actor, data=data,
                   detail={"total": invoice.total, "reference": invoice.reference})

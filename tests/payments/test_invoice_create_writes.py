@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 
-from sqlalchemy import func, select
+import pytest
+from sqlalchemy import event, func, inspect, select
 
-from payments import service
+from payments import repository, service
 from payments.models import AuditEntry, Invoice, InvoiceItem
 from payments.schemas import InvoiceCreateSchema
 from tests.factories import create_invoice, invoice_body
@@ -26,8 +27,6 @@ def test_create_invoice_api_event_data_equals_response_body(client, agency, sess
 
 
 def test_create_invoice_service_returns_flushed_invoice_with_its_rows(app, agency, session):
-    from payments import repository
-
     command = InvoiceCreateSchema().load(invoice_body(return_url=f"{agency.origin}/ket-qua"))
     agency_row = repository.get_agency_by_code(session, agency.code)
     audits_before = session.scalar(select(func.count()).select_from(AuditEntry))
@@ -54,3 +53,33 @@ def test_create_invoice_api_rejected_body_writes_nothing(client, agency, session
     assert response.status_code == 422
     assert session.scalar(select(func.count()).select_from(Invoice)) == 0
     assert session.scalar(select(func.count()).select_from(OutboxEvent)) == 0
+
+
+def test_insert_new_invoice_objects_persistent_and_loaded(app, agency, session):
+    command = InvoiceCreateSchema().load(invoice_body(return_url=f"{agency.origin}/ket-qua"))
+    agency_row = repository.get_agency_by_code(session, agency.code)
+    created = service.create_invoice_with_data(session, agency_row, command, actor="test")
+    invoice = created.invoice
+    statements: list[str] = []
+    event.listen(session.get_bind(), "before_cursor_execute",
+                 lambda _c, _cur, sql, *_a: statements.append(sql))
+
+    assert inspect(invoice).persistent and all(inspect(item).persistent for item in invoice.items)
+    # Every column is loaded: reading the invoice back needs no query.
+    assert service.invoice_data(invoice)["paid_at"] is None
+    assert [item.invoice_id for item in invoice.items] == [invoice.id, invoice.id]
+    assert statements == []
+    session.commit()
+    stored = session.scalars(select(InvoiceItem).where(InvoiceItem.invoice_id == invoice.id)
+                             .order_by(InvoiceItem.position)).all()
+    assert [(i.id, i.amount) for i in stored] == [(i.id, i.amount) for i in invoice.items]
+
+
+def test_insert_new_invoice_unset_defaulted_column_raises(app, agency, session):
+    agency_row = repository.get_agency_by_code(session, agency.code)
+    invoice = Invoice(public_id="inv_x", agency_id=agency_row.id, reference="R", description="D", total=1,
+                      return_url="https://x", expires_at=service.utcnow(), created_at=service.utcnow(),
+                      updated_at=service.utcnow(), items=[])
+
+    with pytest.raises(ValueError, match="currency must be set"):
+        repository.insert_new_invoice(session, invoice)
