@@ -11,6 +11,10 @@ warm-up and ``--seconds`` of measurement:
 * ``invoices-idem``  the same with a fresh ``Idempotency-Key`` each time (opt-in);
 * ``callbacks`` signed sandbox success callbacks for pending attempts, ~10 % of them re-sent.
 
+With ``--rounds N`` the targets run N times, interleaved, and each target's rounds
+are pooled: on a machine shared with other work this evens out the load that
+changes while the bench runs.
+
 It prints requests/s, p50, p99, errors and the ratio to ``bare``, checks that the
 rows written match the answers given, then stops gunicorn and drops the database.
 """
@@ -151,6 +155,29 @@ def run_target(
     return Row(target, result, plan.expected_status, args.seconds)
 
 
+def merge_rounds(rows: list[Row]) -> list[Row]:
+    """Pool the rounds of each target into one row, in first-run order."""
+    merged: dict[str, Row] = {}
+    for row in rows:
+        seen = merged.get(row.target)
+        if seen is None:
+            merged[row.target] = row
+            continue
+        a, b = seen.result, row.result
+        pooled = loadgen.ClientResult(
+            latencies_ms=a.latencies_ms + b.latencies_ms,
+            statuses=a.statuses + b.statuses,
+            expected_total=a.expected_total + b.expected_total,
+            sent_total=a.sent_total + b.sent_total,
+            duplicates_sent=a.duplicates_sent + b.duplicates_sent,
+            exhausted=a.exhausted + b.exhausted,
+            cpu_seconds=a.cpu_seconds + b.cpu_seconds,
+            server_cpu_seconds=a.server_cpu_seconds + b.server_cpu_seconds,
+        )
+        merged[row.target] = Row(row.target, pooled, row.expected_status, seen.seconds + row.seconds)
+    return list(merged.values())
+
+
 def print_table(rows: list[Row]) -> None:
     """Print the figures, one line per target."""
     bare = next((r for r in rows if r.target == "bare"), None)
@@ -249,6 +276,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=0,
         help="pending attempts to prepare for the callbacks (default: from the invoice rate)",
     )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="run the targets this many times, interleaved, and pool the figures (for a shared machine)",
+    )
     parser.add_argument("--keep-db", action="store_true", help="keep the database for inspection")
     args = parser.parse_args(argv)
     args.targets = [t.strip() for t in args.targets.split(",") if t.strip()]
@@ -275,19 +308,29 @@ def main(argv: list[str] | None = None) -> int:
         api_key = database.seed(url)
         rows: list[Row] = []
         extra_invoices = 0
-        for target in args.targets:
-            callbacks: list[database.SignedCallback] = []
-            if target == "callbacks":
-                wanted = args.callbacks or _callbacks_wanted(rows, args)
-                started = time.monotonic()
-                callbacks, extra = database.prepare_callbacks(url, wanted)
-                extra_invoices += extra
-                took = time.monotonic() - started
-                print(f"  prepared {len(callbacks)} pending sandbox attempts in {took:.1f} s")
-            plan, app_spec, ready_path = plan_for(target, api_key, callbacks)
-            row = run_target(target, args, url, plan, app_spec, ready_path)
-            rows.append(row)
-            print(f"  {target}: {row.rate:.1f} req/s, p50 {row.p(0.5):.1f} ms, p99 {row.p(0.99):.1f} ms")
+        prepared: database.PreparedCallbacks | None = None
+        per_round = used = 0
+        for round_no in range(1, args.rounds + 1):
+            if args.rounds > 1:
+                print(f"round {round_no} of {args.rounds} (load average {os.getloadavg()[0]:.2f})")
+            for target in args.targets:
+                callbacks: list[database.SignedCallback] = []
+                if target == "callbacks":
+                    if prepared is None:
+                        # Once, for every round left: preparing costs more than the load itself.
+                        per_round = args.callbacks or _callbacks_wanted(rows, args)
+                        started = time.monotonic()
+                        prepared = database.prepare_callbacks(url, per_round * (args.rounds - round_no + 1))
+                        extra_invoices += prepared.created_invoices
+                        took = time.monotonic() - started
+                        print(f"  prepared {len(prepared.bodies)} pending sandbox attempts in {took:.1f} s")
+                    callbacks = prepared.signed(used, per_round)
+                    used += per_round
+                plan, app_spec, ready_path = plan_for(target, api_key, callbacks)
+                row = run_target(target, args, url, plan, app_spec, ready_path)
+                rows.append(row)
+                print(f"  {target}: {row.rate:.1f} req/s, p50 {row.p(0.5):.1f} ms, p99 {row.p(0.99):.1f} ms")
+        rows = merge_rounds(rows)
         print()
         print_table(rows)
         print()

@@ -18,6 +18,7 @@ from psycopg import sql
 from bench.bare_app import TABLE_DDL
 from bench.servers import ROOT
 from payments.schemas import CreateInvoice, ItemInput
+from providers.sandbox.signature import sign_body
 
 ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 AGENCY_CODE = "BENCH"
@@ -99,13 +100,28 @@ class SignedCallback:
     signature: str
 
 
-def prepare_callbacks(url: str, count: int) -> tuple[list[SignedCallback], int]:
+@dataclass(frozen=True, slots=True)
+class PreparedCallbacks:
+    """Callback bodies for pending attempts, the secret to sign them with, and the invoices made for them."""
+
+    bodies: list[bytes]
+    secret: str
+    created_invoices: int
+
+    def signed(self, start: int, count: int) -> list[SignedCallback]:
+        """Sign ``count`` bodies from ``start`` now (the signature is good for 5 minutes)."""
+        return [
+            SignedCallback(body, sign_body(self.secret, body)) for body in self.bodies[start : start + count]
+        ]
+
+
+def prepare_callbacks(url: str, count: int) -> PreparedCallbacks:
     """Start a sandbox attempt on ``count`` open invoices and sign one success callback for each.
 
     Invoices left by the invoice load are used first; missing ones are created through the
     service. The attempts go through the real two-phase start (``create_attempt``,
     ``launch_attempt``), so each is ``pending`` with a reference, as after a citizen chose
-    the sandbox bank. Returns the callbacks and how many invoices had to be created.
+    the sandbox bank.
     """
     from sqlalchemy import select
 
@@ -114,9 +130,8 @@ def prepare_callbacks(url: str, count: int) -> tuple[list[SignedCallback], int]:
     from payments.models import Agency, Invoice
     from payments.provider_registry import get_registry
     from payments.state import InvoiceStatus
-    from providers.sandbox.signature import sign_body
 
-    callbacks: list[SignedCallback] = []
+    bodies: list[bytes] = []
     with app_context(url) as app:
         secret = str(app.config["PROVIDERS"]["sandbox"]["secret"])
         session = get_session()
@@ -150,12 +165,11 @@ def prepare_callbacks(url: str, count: int) -> tuple[list[SignedCallback], int]:
                 },
                 separators=(",", ":"),
             ).encode()
-            callbacks.append(SignedCallback(body, ""))
+            bodies.append(body)
             if n % 200 == 0:
                 session.commit()
         session.commit()
-    # Signed last, so the timestamps are fresh when the load starts (the tolerance is 5 minutes).
-    return [SignedCallback(c.body, sign_body(secret, c.body)) for c in callbacks], max(extra, 0)
+    return PreparedCallbacks(bodies, secret, max(extra, 0))
 
 
 def _command(n: int) -> CreateInvoice:

@@ -94,7 +94,10 @@ class _Requests:
         if not fresh:
             self.exhausted = True
         repeat = not fresh or (
-            plan.duplicate_every > 0 and bool(self._sent) and self._count % plan.duplicate_every == 0
+            plan.duplicate_every > 0
+            and bool(self._sent)
+            # offset per client, so that short runs see the same share as long ones
+            and (self._count + self._index) % plan.duplicate_every == 0
         )
         if repeat and self._sent:
             position = self._sent[(self._count * 7919) % len(self._sent)]
