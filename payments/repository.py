@@ -158,6 +158,8 @@ def insert_new_invoice(session: Session, invoice: Invoice) -> None:
     CPU on the busiest write of the API. Every column but ``id`` must be set on the objects.
     """
     items = list(invoice.items)
+    if session.autoflush:
+        session.flush()  # whatever the caller left pending goes first, as in a unit-of-work flush
     values = _values(invoice, _INVOICE_COLUMNS, _INVOICES)
     invoice_id = session.execute(_INSERT_INVOICE, values).scalar_one()
     rows = [{"invoice_id": invoice_id, **_values(item, _ITEM_COLUMNS, _ITEMS)} for item in items]

@@ -83,3 +83,21 @@ def test_insert_new_invoice_unset_defaulted_column_raises(app, agency, session):
 
     with pytest.raises(ValueError, match="currency must be set"):
         repository.insert_new_invoice(session, invoice)
+
+
+def test_insert_ignore_pending_objects_flushed_first(app, agency, session):
+    from payments.db import insert_ignore
+    from payments.models import IdempotencyKey
+
+    agency_row = repository.get_agency_by_code(session, agency.code)
+    session.add(AuditEntry(actor="test", action="x", entity_type="t", entity_id="e", detail={}))
+    statements: list[str] = []
+    event.listen(session.get_bind(), "before_cursor_execute",
+                 lambda _c, _cur, sql, *_a: statements.append(sql.split()[2]))
+
+    row = {"agency_id": agency_row.id, "key": "k", "finished": False, "created_at": service.utcnow()}
+    new_id = insert_ignore(session, IdempotencyKey, {**row, "fingerprint": "f"})
+    again = insert_ignore(session, IdempotencyKey, {**row, "fingerprint": "g"})
+
+    assert new_id is not None and again is None
+    assert statements[:2] == ["audit_log", "idempotency_keys"]
