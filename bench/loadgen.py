@@ -21,6 +21,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 #: replaced in a body template by a per-request sequence string, so every request differs
 SEQ = b"__SEQ__"
@@ -63,23 +64,49 @@ class ClientResult:
     expected_total: int = 0
     sent_total: int = 0
     duplicates_sent: int = 0
-    exhausted: int = 0  # clients that ran out of prepared requests and re-sent old ones instead
+    exhausted: int = 0  # client processes that ran out of prepared requests and re-sent old ones instead
     #: the clients' own CPU time from the start of the warm-up to the end
     cpu_seconds: float = 0.0
     #: the server's CPU time inside the window, when a sampler was given
     server_cpu_seconds: float = 0.0
 
 
+class _Pool:
+    """The prepared requests that all clients share: each handed out fresh once, in order.
+
+    The next position is a counter shared by the client processes, so fresh requests
+    keep flowing to whichever clients the server happens to serve fastest.
+    """
+
+    def __init__(self, items: tuple[tuple[bytes, tuple[tuple[str, str], ...]], ...], counter: Any) -> None:
+        self.items = items
+        self.exhausted = False
+        self._counter = counter
+
+    @property
+    def handed_out(self) -> int:
+        """How many fresh requests were handed out so far (by any process)."""
+        return min(int(self._counter.value), len(self.items))
+
+    def fresh(self) -> int | None:
+        """Return the position of the next fresh request, or None when all were handed out."""
+        with self._counter.get_lock():
+            position = int(self._counter.value)
+            if position >= len(self.items):
+                self.exhausted = True
+                return None
+            self._counter.value = position + 1
+        return position
+
+
 class _Requests:
     """The request sequence of one client."""
 
-    def __init__(self, plan: Plan, client_index: int, total_clients: int) -> None:
+    def __init__(self, plan: Plan, client_index: int, pool: _Pool) -> None:
         self._plan = plan
         self._index = client_index
-        self._mine = plan.prepared[client_index::total_clients]
-        self._sent: list[int] = []
+        self._pool = pool
         self._count = 0
-        self.exhausted = False
 
     def next(self) -> tuple[bytes, dict[str, str], bool]:
         """Return the next body, its headers, and whether it repeats an earlier request."""
@@ -90,21 +117,14 @@ class _Requests:
             body = plan.template.replace(SEQ, seq.encode())
             headers = {k: v.replace(SEQ_TEXT, seq) for k, v in plan.headers.items()}
             return body, headers, False
-        fresh = len(self._sent) < len(self._mine)
-        if not fresh:
-            self.exhausted = True
-        repeat = not fresh or (
-            plan.duplicate_every > 0
-            and bool(self._sent)
-            # offset per client, so that short runs see the same share as long ones
-            and (self._count + self._index) % plan.duplicate_every == 0
-        )
-        if repeat and self._sent:
-            position = self._sent[(self._count * 7919) % len(self._sent)]
-        else:
-            position = len(self._sent)
-            self._sent.append(position)
-        body, extra = self._mine[position]
+        pool = self._pool
+        # offset per client, so that short runs see the same share of repeats as long ones
+        repeat = plan.duplicate_every > 0 and (self._count + self._index) % plan.duplicate_every == 0
+        position = None if repeat and pool.handed_out else pool.fresh()
+        if position is None:  # a provider's retry of one sent before (or nothing fresh is left)
+            repeat = True
+            position = (self._count * 7919 + self._index) % max(pool.handed_out, 1)
+        body, extra = pool.items[position]
         return body, {**plan.headers, **dict(extra)}, repeat
 
 
@@ -212,7 +232,6 @@ def _client(
         out.duplicates_sent += duplicates
         out.expected_total += expected_total
         out.sent_total += sent_total
-        out.exhausted += int(requests.exhausted)
 
 
 def run_process(
@@ -220,15 +239,16 @@ def run_process(
     port: int,
     plan: Plan,
     window: Window,
+    counter: Any,
     client_indexes: list[int],
-    total_clients: int,
     barrier: multiprocessing.synchronize.Barrier,
     results: multiprocessing.queues.Queue[ClientResult],
 ) -> None:
     """Run this process's clients through the window and put their :class:`ClientResult` on ``results``."""
     out = ClientResult()
     lock = threading.Lock()
-    sequences = [_Requests(plan, i, total_clients) for i in client_indexes]
+    pool = _Pool(plan.prepared, counter)
+    sequences = [_Requests(plan, i, pool) for i in client_indexes]
     barrier.wait()
     cpu_before = _cpu_seconds()
     start = time.monotonic() + window.warmup
@@ -242,6 +262,7 @@ def run_process(
     for thread in threads:
         thread.join()
     out.cpu_seconds = _cpu_seconds() - cpu_before
+    out.exhausted = int(pool.exhausted)
     results.put(out)
 
 
@@ -267,11 +288,21 @@ def drive(
     ctx = multiprocessing.get_context("fork")
     processes = max(1, min(processes, clients))
     barrier = ctx.Barrier(processes + 1)
+    counter = ctx.Value("q", 0)  # the next fresh prepared request, shared by every client
     results: multiprocessing.queues.Queue[ClientResult] = ctx.Queue()
     workers = [
         ctx.Process(
             target=run_process,
-            args=(host, port, plan, window, list(range(p, clients, processes)), clients, barrier, results),
+            args=(
+                host,
+                port,
+                plan,
+                window,
+                counter,
+                list(range(p, clients, processes)),
+                barrier,
+                results,
+            ),
             daemon=True,
         )
         for p in range(processes)
