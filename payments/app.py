@@ -9,6 +9,7 @@ from typing import Any
 from flask import Flask, render_template
 from flask_babel import Babel, get_locale
 from flask_wtf import CSRFProtect
+from markupsafe import Markup
 
 from . import db, i18n, provider_registry, security
 from .config import config_class, normalise
@@ -80,9 +81,11 @@ API_BLUEPRINTS: list[Any] = []
 
 def register_commands(app: Flask) -> None:
     """Add the CLI groups of every context."""
+    from reconciliation.cli import COMMANDS as RECONCILIATION_COMMANDS
+
     from .cli import COMMANDS
 
-    for command in COMMANDS:
+    for command in [*COMMANDS, *RECONCILIATION_COMMANDS]:
         app.cli.add_command(command)
 
 
@@ -90,5 +93,13 @@ def _register_template_helpers(app: Flask) -> None:
     from .formatting import format_datetime_local, format_vnd
 
     app.jinja_env.filters["vnd"] = format_vnd
+    app.jinja_env.filters["qr_svg"] = _qr_svg
     app.jinja_env.filters["local_dt"] = format_datetime_local
     app.jinja_env.globals["get_locale"] = get_locale
+
+
+def _qr_svg(payload: str) -> Markup:
+    # segno escapes nothing user-controlled into the SVG: the payload only sets modules.
+    from providers.vietqr import qr_svg
+
+    return Markup(qr_svg(payload))

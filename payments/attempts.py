@@ -31,7 +31,6 @@ from providers.base import (
 from providers.errors import ProviderRejected, ProviderUnavailable
 
 from . import repository
-from .audit import record_audit
 from .checkout_links import callback_url_for, return_url_for
 from .db import utcnow
 from .errors import InvoiceNotPayable
@@ -39,7 +38,7 @@ from .ids import new_payment_reference, new_public_id
 from .models import Invoice, Payment
 from .schemas import PaymentSchema
 from .state import InvoiceStatus, PaymentStatus, is_terminal
-from .transitions import flag_for_review, transition
+from .transitions import flag_for_review, record_change, transition
 
 _payment_schema = PaymentSchema()
 
@@ -107,15 +106,8 @@ def create_attempt(
     )
     session.add(payment)
     session.flush()
-    record_audit(
-        session,
-        actor=actor,
-        action="payment.created",
-        entity_type="payment",
-        entity_id=payment.public_id,
-        agency_id=payment.agency_id,
-        detail={"provider": provider_code, "invoice": invoice.public_id},
-    )
+    record_change(session, payment, "payment.created", actor=actor, data=payment_data(payment, invoice),
+                  detail={"provider": provider_code, "invoice": invoice.public_id})
     return payment
 
 

@@ -18,6 +18,7 @@ from .db import get_session, utcnow
 from .errors import InvoiceNotPayable
 from .models import Invoice, Payment
 from .provider_registry import get_registry
+from .return_check import provider_claim
 from .signing import PAY_LINK, RETURN_LINK, LinkInvalid, sign
 from .state import InvoiceStatus, PaymentStatus
 
@@ -65,7 +66,8 @@ def show(token: str) -> tuple[str, int]:
     for code in agency.enabled_providers:
         try:
             # Brand names have no catalogue entry and pass through; the sandbox bank's has one.
-            providers.append((code, gettext(registry.adapter_class(code).display_name)))
+            # for_agency, not adapter_class: a provider without credentials is not offered.
+            providers.append((code, gettext(registry.for_agency(code, agency.code).display_name)))
         except UnknownProvider:
             continue
     return render_template(
@@ -85,7 +87,11 @@ def start(token: str) -> Response | tuple[str, int]:
     session = get_session()
     agency = repository.get_agency(session, invoice.agency_id)
     provider_code = request.form.get("provider", "")
-    if provider_code not in agency.enabled_providers:
+    try:
+        if provider_code not in agency.enabled_providers:
+            raise UnknownProvider(provider_code)
+        adapter = get_registry().for_agency(provider_code, agency.code)  # no credentials: not listed
+    except UnknownProvider:
         abort(400, description=gettext("Please choose one of the listed payment methods."))
     try:
         payment = attempts.create_attempt(
@@ -94,7 +100,6 @@ def start(token: str) -> Response | tuple[str, int]:
     except InvoiceNotPayable:
         return _status_page(invoice, token)
     session.commit()  # phase 1: the attempt exists before the provider hears of it
-    adapter = get_registry().for_agency(provider_code, agency.code)
     client_ip = request.remote_addr or ""
     attempts.launch_attempt(
         session, adapter, payment, invoice, client_ip=client_ip, language=i18n.chosen_language()
@@ -111,7 +116,14 @@ def _next_step(payment: Payment, invoice: Invoice, token: str) -> Response | tup
         return redirect(action.url, code=303)
     if isinstance(action, Redirect):
         return render_template("redirect_form.html", action=action, invoice=invoice), 200
-    return render_template("qr.html", action=action, invoice=invoice, payment=payment, token=token), 200
+    return render_template(
+        "qr.html",
+        action=action,
+        invoice=invoice,
+        payment=payment,
+        token=token,
+        return_token=sign(RETURN_LINK, payment.public_id),
+    ), 200
 
 
 @bp.get("/return/<token>")
@@ -128,10 +140,15 @@ def returned(token: str) -> tuple[str, int]:
     invoice = repository.get_invoice_by_id(session, payment.invoice_id)
     g.page_language = invoice.language
     agency = repository.get_agency(session, invoice.agency_id)
+    claim = provider_claim(payment, agency, request.args.to_dict()) if payment.status in _OPEN else None
     return render_template(
         "return.html",
         payment=payment,
         invoice=invoice,
         agency=agency,
         pay_token=sign(PAY_LINK, invoice.public_id),
+        provider_claim=claim.value if claim else None,
     ), 200
+
+
+_OPEN = (PaymentStatus.CREATED, PaymentStatus.PENDING, PaymentStatus.UNKNOWN)

@@ -160,4 +160,9 @@ def seed_demo(base_url: str | None) -> None:
     click.echo(key)
 
 
-COMMANDS = [db_group, agencies_group, api_keys_group, payments_group, seed_demo]
+from .provider_commands import payments_mop_up, payments_refund, providers_group  # noqa: E402
+
+payments_group.add_command(payments_mop_up)
+payments_group.add_command(payments_refund)
+
+COMMANDS = [db_group, agencies_group, api_keys_group, payments_group, seed_demo, providers_group]

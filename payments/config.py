@@ -38,6 +38,9 @@ class Config:
     IDEMPOTENCY_LOCK_SECONDS = 60
     PROVIDER_CONNECT_TIMEOUT = 3.0
     PROVIDER_READ_TIMEOUT = 10.0
+    #: mop-up asks the provider about attempts pending or unknown for longer than this
+    MOPUP_GRACE_SECONDS = 30 * 60
+    MOPUP_BATCH_LIMIT = 200
     #: provider defaults: ``{provider_code: {setting: value}}``
     PROVIDERS: dict[str, dict[str, Any]] = {"sandbox": {"secret": "sandbox-shared-secret"}}
     #: per-agency credentials: ``{agency_code: {provider_code: {setting: value}}}``

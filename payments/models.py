@@ -22,7 +22,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .db import Base, BigIntId, UTCDateTime, utcnow
-from .state import InvoiceStatus, PaymentStatus
+from .state import InvoiceStatus, PaymentStatus, RefundStatus
 
 
 def _enum(cls: type) -> Enum:
@@ -186,3 +186,24 @@ class IdempotencyKey(Base):
     response_body: Mapped[str | None] = mapped_column(Text)
     response_location: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class Refund(Base):
+    """A full or partial refund of a succeeded attempt; all of them together never exceed its amount."""
+
+    __tablename__ = "refunds"
+    __table_args__ = (CheckConstraint("amount > 0", name="amount_positive"),)
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(32), unique=True)
+    reference: Mapped[str] = mapped_column(String(32), unique=True)  # what the provider sees
+    payment_id: Mapped[int] = mapped_column(ForeignKey("payments.id"), index=True)
+    agency_id: Mapped[int] = mapped_column(ForeignKey("agencies.id"))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[RefundStatus] = mapped_column(_enum(RefundStatus), default=RefundStatus.CREATED)
+    reason: Mapped[str] = mapped_column(String(255), default="")
+    provider_refund_ref: Mapped[str | None] = mapped_column(String(128))
+    provider_message: Mapped[str] = mapped_column(String(255), default="")
+    requested_by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

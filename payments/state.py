@@ -34,6 +34,21 @@ class PaymentStatus(enum.StrEnum):
     EXPIRED = "expired"
 
 
+class RefundStatus(enum.StrEnum):
+    """Lifecycle of one refund of a succeeded attempt."""
+
+    CREATED = "created"  # recorded, the provider not asked yet
+    PENDING = "pending"  # the provider accepted it and finishes later
+    UNKNOWN = "unknown"  # the provider did not answer: it may or may not have refunded
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+#: refunds that count against what is left to refund (all but the failed ones)
+REFUND_HOLDS_AMOUNT = frozenset(
+    {RefundStatus.CREATED, RefundStatus.PENDING, RefundStatus.UNKNOWN, RefundStatus.SUCCEEDED}
+)
+
 Status = InvoiceStatus | PaymentStatus
 
 _P = PaymentStatus

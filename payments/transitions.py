@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -44,6 +44,14 @@ def transition(
     sources = allowed_sources(to)
     if not sources:
         return False
+    # Lock the row and read the status it has now: the copy in memory may be older than a
+    # transaction that committed since, and the audit entry must name the edge really taken.
+    # (SQLite ignores FOR UPDATE; its BEGIN IMMEDIATE already serialises writers.)
+    current = select(model.status).where(model.id == entity.id).with_for_update()
+    from_status = session.execute(current).scalar_one()
+    if from_status not in sources:
+        set_committed_value(entity, "status", from_status)
+        return False
     now = utcnow()
     changes: dict[str, Any] = {"status": to, "updated_at": now, **(values or {})}
     if isinstance(entity, Payment) and is_terminal(to):
@@ -56,7 +64,6 @@ def transition(
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
         return False
-    from_status = entity.status
     for key, value in changes.items():
         set_committed_value(entity, key, value)
     kind = "invoice" if isinstance(entity, Invoice) else "payment"
@@ -85,10 +92,14 @@ def flag_for_review(
     event_data: Callable[[], dict[str, Any]],
     detail: dict[str, Any] | None = None,
 ) -> bool:
-    """Mark ``payment`` as needing a person's review, once; return False if it already was."""
+    """Mark ``payment`` as needing a person's review for ``reason``; False if it already was, for that reason.
+
+    A new reason replaces an older one on the row (the latest is what a person must act on,
+    e.g. a refund after an amount mismatch) and is audited and announced; the audit log keeps all.
+    """
     result = session.execute(
         update(Payment)
-        .where(Payment.id == payment.id, Payment.review_reason.is_(None))
+        .where(Payment.id == payment.id, or_(Payment.review_reason.is_(None), Payment.review_reason != reason))
         .values(review_reason=reason, updated_at=utcnow())
         .execution_options(synchronize_session=False)
     )

@@ -142,6 +142,7 @@ class RefundRequest:
     original_amount: int
     paid_at: datetime
     reason: str = ""
+    payment_created_at: datetime | None = None  # when the attempt was started (VNPay wants it back)
 
 
 @dataclass(frozen=True, slots=True)

@@ -70,7 +70,12 @@ class ProviderRegistry:
             adapter = self._cache.get(key)
             if adapter is None:
                 cls = self.adapter_class(provider_code)
-                adapter = cls(self.settings_for(provider_code, agency_code))
+                try:
+                    adapter = cls(self.settings_for(provider_code, agency_code))
+                except (KeyError, ValueError) as exc:
+                    # A missing or invalid credential: this agency has not enabled the provider.
+                    message = f"not configured for agency {agency_code}: {exc}"
+                    raise UnknownProvider(provider_code, message) from exc
                 self._cache[key] = adapter
             return adapter
 
@@ -83,7 +88,10 @@ class ProviderRegistry:
         # Per-agency credentials first; then the claimed id itself as an agency code, for
         # providers (the sandbox) whose merchant id defaults to the agency code.
         for agency_code in [*self.agencies_configured_for(provider_code), claimed]:
-            adapter = self.for_agency(provider_code, agency_code)
+            try:
+                adapter = self.for_agency(provider_code, agency_code)
+            except UnknownProvider:
+                continue
             if adapter.merchant_id == claimed:
                 return adapter
         raise CallbackRejected(provider_code, "callback names an unknown merchant")

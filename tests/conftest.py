@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from hypothesis import settings
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
@@ -30,6 +31,12 @@ ON_POSTGRES = PG_URL.startswith("postgres")
 requires_postgres = pytest.mark.skipif(
     not ON_POSTGRES, reason="needs PostgreSQL (set FEEGATE_TEST_DATABASE_URL): SQLite serialises all writers"
 )
+
+# Property tests hit the database on every step, so no per-example deadline; a quick run by
+# default, more with ``--hypothesis-profile=thorough`` or FEEGATE_HYPOTHESIS_PROFILE=thorough.
+settings.register_profile("feegate", max_examples=50, deadline=None)
+settings.register_profile("thorough", parent=settings.get_profile("feegate"), max_examples=1000)
+settings.load_profile(os.environ.get("FEEGATE_HYPOTHESIS_PROFILE", "feegate"))
 
 
 def _pg_url() -> str:
@@ -110,12 +117,12 @@ def session(app: Flask, database_url: str) -> Iterator[Session]:
     """An observer's session for asserting through the database (call ``rollback()`` to see new commits).
 
     On SQLite it begins plain deferred transactions, so looking never holds the write lock
-    that the app's own (immediate) transactions need.
+    that the app's own (immediate) transactions need. It pushes no app context: a request
+    would reuse a pushed one, and with it one database session for every request of the test.
     """
     engine = make_engine(database_url, sqlite_immediate=False)
     observer = Session(engine, expire_on_commit=False)
-    with app.app_context():
-        yield observer
+    yield observer
     observer.close()
     engine.dispose()
 

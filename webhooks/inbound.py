@@ -75,7 +75,12 @@ def handle_callback(
             result.value,
             extra={"security_event": f"callback_{result.value}", "provider": provider_code},
         )
-    session.execute(update(InboundCallback).where(InboundCallback.id == inbox_id).values(outcome=result.value))
+    outcome: dict[str, str | None] = {"outcome": result.value}
+    if result is Applied.REJECTED:
+        # Credentials of the wrong merchant: the statement is not that merchant's to make, so it
+        # must not use up the dedupe key the genuine merchant's copy of it will need.
+        outcome["dedupe_key"] = None
+    session.execute(update(InboundCallback).where(InboundCallback.id == inbox_id).values(**outcome))
     return Handled(result.value, adapter.answer_callback(result.reply))
 
 
@@ -94,11 +99,14 @@ def _same_merchant(session: Session, registry: ProviderRegistry, adapter: Provid
 
 def _answer(registry: ProviderRegistry, provider_code: str, result: CallbackResult) -> CallbackReply:
     """Answer with any configured adapter of the provider (the format does not depend on credentials)."""
-    try:
-        return registry.for_agency(provider_code, "*").answer_callback(result)
-    except (ProviderError, KeyError, ValueError, TypeError):
-        status = 500 if result is CallbackResult.ERROR else 400
-        return CallbackReply(status, b'{"status":"' + result.value.encode() + b'"}')
+    # Real providers have credentials only per agency, so try those before the defaults.
+    for agency_code in [*registry.agencies_configured_for(provider_code), "*"]:
+        try:
+            return registry.for_agency(provider_code, agency_code).answer_callback(result)
+        except (ProviderError, KeyError, ValueError, TypeError):
+            continue
+    status = 500 if result is CallbackResult.ERROR else 400
+    return CallbackReply(status, b'{"status":"' + result.value.encode() + b'"}')
 
 
 def _store(

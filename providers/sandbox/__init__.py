@@ -28,7 +28,13 @@ from providers.errors import CallbackRejected
 
 from .signature import SIGNATURE_HEADER, BadSignature, sign_params, verify_body
 
-_OUTCOMES = {"succeeded": Outcome.SUCCEEDED, "failed": Outcome.FAILED, "cancelled": Outcome.CANCELLED}
+#: the simulated bank itself only sends the first two; tests replay every outcome a real provider can
+_OUTCOMES = {
+    "succeeded": Outcome.SUCCEEDED,
+    "failed": Outcome.FAILED,
+    "cancelled": Outcome.CANCELLED,
+    "pending": Outcome.PENDING,
+}
 
 
 class SandboxAdapter:

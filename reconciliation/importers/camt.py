@@ -1,0 +1,296 @@
+"""Stream ISO 20022 camt.053 statements and camt.054 notifications with lxml iterparse.
+
+Elements are matched by local name through the document's own namespace (or none),
+so versions .001.02 to .001.08 read alike. Memory stays flat: each ``Ntry`` is read,
+yielded and cleared, and the siblings before it are deleted. Entity resolution, DTD
+loading and network access are off, and a document with a DOCTYPE is refused outright.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date
+from typing import IO
+
+from lxml import etree
+
+from reconciliation.importers.base import (
+    Direction,
+    ImportItem,
+    LineError,
+    LineRejected,
+    Statement,
+    StatementLine,
+    StatementRefused,
+    TransactionDetail,
+    parse_iso_date,
+    to_minor_units,
+)
+
+REMITTANCE_SEPARATOR = " | "
+OPENING_BALANCE_CODES = ("OPBD", "PRCD")
+CLOSING_BALANCE_CODES = ("CLBD",)
+
+
+class _Paths:
+    """Qualified tag names and element paths for one namespace, built once per file."""
+
+    def __init__(self, ns: str) -> None:
+        def q(path: str) -> str:
+            return "/".join(f"{ns}{part}" for part in path.split("/"))
+
+        # Entry children are walked directly (no path lookups): a million entries must stay fast.
+        for tag in (
+            "Amt", "CdtDbtInd", "RvslInd", "Sts", "Cd", "BookgDt", "ValDt", "Dt", "DtTm", "AcctSvcrRef",
+            "NtryRef", "AddtlNtryInf", "NtryDtls", "Btch", "NbOfTxs", "TxDtls", "Refs", "EndToEndId",
+            "RmtInf", "Ustrd", "Strd", "CdtrRefInf", "Ref", "AddtlTxInf", "AmtDtls", "TxAmt", "RltdPties",
+            "Dbtr", "Pty", "Nm",
+        ):  # fmt: skip
+            setattr(self, tag, ns + tag)
+        self.amt = q("Amt")
+        self.cdt_dbt = q("CdtDbtInd")
+        self.stmt_id = q("Id")
+        self.acct_ids = (q("Acct/Id/IBAN"), q("Acct/Id/Othr/Id"))
+        self.acct_ccy = q("Acct/Ccy")
+        self.bal = q("Bal")
+        self.bal_cd = (q("Tp/CdOrPrtry/Cd"), q("Tp/CdOrPrtry/Prtry"))
+        self.bal_dt = (q("Dt/Dt"), q("Dt/DtTm"))
+        self.fr_dt = q("FrToDt/FrDtTm")
+        self.to_dt = q("FrToDt/ToDtTm")
+
+    def __getattr__(self, name: str) -> str:  # the setattr'd tag names, for mypy
+        raise AttributeError(name)
+
+
+def _text(el: etree._Element, path: str) -> str:
+    found = el.find(path)
+    return (found.text or "").strip() if found is not None else ""
+
+
+def _first_text(el: etree._Element, paths: tuple[str, ...]) -> str:
+    for path in paths:
+        value = _text(el, path)
+        if value:
+            return value
+    return ""
+
+
+def _signed_amount(el: etree._Element, p: _Paths) -> tuple[int, str]:
+    amt = el.find(p.amt)
+    if amt is None or not (amt.text or "").strip():
+        raise LineRejected("entry has no Amt")
+    currency = amt.get("Ccy", "")
+    value = to_minor_units(amt.text or "", currency)
+    indicator = _text(el, p.cdt_dbt)
+    if indicator not in ("CRDT", "DBIT"):
+        raise LineRejected(f"CdtDbtInd must be CRDT or DBIT, not {indicator!r}")
+    return (value if indicator == "CRDT" else -value), currency.upper()
+
+
+def _read_statement(stmt: etree._Element, p: _Paths, index: int) -> Statement:
+    """Read a statement's header from the children already parsed (they precede any Ntry)."""
+    account = _first_text(stmt, p.acct_ids)
+    currency = _text(stmt, p.acct_ccy).upper()
+    opening = closing = None
+    opening_date: date | None = None
+    closing_date: date | None = None
+    for bal in stmt.iterfind(p.bal):
+        code = _first_text(bal, p.bal_cd)
+        try:
+            amount, bal_currency = _signed_amount(bal, p)
+            when = parse_iso_date(_first_text(bal, p.bal_dt))
+        except LineRejected:
+            continue  # an unreadable balance leaves the check "absent" rather than failing the file
+        currency = currency or bal_currency
+        if code in OPENING_BALANCE_CODES and opening is None:
+            opening, opening_date = amount, when
+        elif code in CLOSING_BALANCE_CODES and closing is None:
+            closing, closing_date = amount, when
+    try:
+        start = parse_iso_date(_text(stmt, p.fr_dt)) or opening_date
+        end = parse_iso_date(_text(stmt, p.to_dt)) or closing_date
+    except LineRejected:
+        start, end = opening_date, closing_date
+    return Statement(
+        index=index,
+        statement_id=_text(stmt, p.stmt_id),
+        account=account,
+        currency=currency,
+        opening_balance=opening,
+        closing_balance=closing,
+        period_start=start,
+        period_end=end,
+    )
+
+
+def _strip(el: etree._Element) -> str:
+    return (el.text or "").strip()
+
+
+def _date_of(el: etree._Element) -> str:
+    """Text of the ``Dt`` or ``DtTm`` child of a date choice element."""
+    for child in el:
+        return _strip(child)
+    return ""
+
+
+def _read_detail(tx: etree._Element, p: _Paths) -> TransactionDetail:
+    amount: int | None = None
+    end_to_end = counterparty = ""
+    parts: list[str] = []
+    for child in tx:
+        tag = child.tag
+        if tag == p.Amt:
+            amount = to_minor_units(child.text or "", child.get("Ccy", ""))
+        elif tag == p.AmtDtls:
+            tx_amt = child.find(p.TxAmt)
+            amt = tx_amt.find(p.Amt) if tx_amt is not None else None
+            if amt is not None and amount is None:
+                amount = to_minor_units(amt.text or "", amt.get("Ccy", ""))
+        elif tag == p.Refs:
+            for ref in child:
+                if ref.tag == p.EndToEndId:
+                    end_to_end = _strip(ref)
+        elif tag == p.RmtInf:
+            for part in child:
+                if part.tag == p.Ustrd:
+                    parts.append(_strip(part))
+                elif part.tag == p.Strd:
+                    parts.extend(_strip(ref) for ref in part.iter(p.Ref))
+        elif tag == p.AddtlTxInf:
+            parts.append(_strip(child))
+        elif tag == p.RltdPties:
+            debtor = child.find(p.Dbtr)
+            if debtor is not None:
+                name = debtor.find(p.Nm)
+                if name is None:
+                    party = debtor.find(p.Pty)
+                    name = party.find(p.Nm) if party is not None else None
+                counterparty = _strip(name) if name is not None else ""
+    return TransactionDetail(
+        amount=amount,
+        end_to_end_id=end_to_end,
+        remittance=REMITTANCE_SEPARATOR.join(part for part in parts if part),
+        counterparty=counterparty,
+    )
+
+
+def _read_entry(ntry: etree._Element, p: _Paths, statement_index: int, number: int) -> StatementLine:
+    amount_text = currency = indicator = status = booking = value = bank_ref = entry_ref = extra = ""
+    reversal = False
+    batch_count: int | None = None
+    details: list[TransactionDetail] = []
+    for child in ntry:
+        tag = child.tag
+        if tag == p.Amt:
+            amount_text, currency = child.text or "", child.get("Ccy", "")
+        elif tag == p.CdtDbtInd:
+            indicator = _strip(child)
+        elif tag == p.RvslInd:
+            reversal = _strip(child).lower() == "true"
+        elif tag == p.Sts:
+            status = _strip(child) or _date_of(child)  # v08+: Sts/Cd
+        elif tag == p.BookgDt:
+            booking = _date_of(child)
+        elif tag == p.ValDt:
+            value = _date_of(child)
+        elif tag == p.AcctSvcrRef:
+            bank_ref = _strip(child)
+        elif tag == p.NtryRef:
+            entry_ref = _strip(child)
+        elif tag == p.AddtlNtryInf:
+            extra = _strip(child)
+        elif tag == p.NtryDtls:
+            for part in child:
+                if part.tag == p.TxDtls:
+                    details.append(_read_detail(part, p))
+                elif part.tag == p.Btch:
+                    count = part.find(p.NbOfTxs)
+                    if count is not None and _strip(count).isdigit():
+                        batch_count = int(_strip(count))
+    if not amount_text.strip():
+        raise LineRejected("entry has no Amt")
+    if indicator not in ("CRDT", "DBIT"):
+        raise LineRejected(f"CdtDbtInd must be CRDT or DBIT, not {indicator!r}")
+    remittance_parts = [d.remittance for d in details if d.remittance]
+    if extra:
+        remittance_parts.append(extra)
+    single = details[0] if len(details) == 1 else None
+    end_to_end = single.end_to_end_id if single else ""
+    return StatementLine(
+        statement_index=statement_index,
+        entry_number=number,
+        amount=to_minor_units(amount_text, currency),
+        currency=currency.upper(),
+        direction=Direction.CREDIT if indicator == "CRDT" else Direction.DEBIT,
+        booking_date=parse_iso_date(booking),
+        value_date=parse_iso_date(value),
+        bank_ref=bank_ref,
+        entry_ref=entry_ref,
+        end_to_end_id="" if end_to_end == "NOTPROVIDED" else end_to_end,
+        remittance=REMITTANCE_SEPARATOR.join(remittance_parts),
+        counterparty=single.counterparty if single else "",
+        reversal=reversal,
+        status=status.upper() or "BOOK",
+        batch_count=batch_count if batch_count is not None else (len(details) if len(details) > 1 else None),
+        details=tuple(details),
+    )
+
+
+def _refuse_doctype(el: etree._Element) -> None:
+    docinfo = el.getroottree().docinfo
+    if docinfo.doctype or docinfo.internalDTD is not None:
+        raise StatementRefused("the XML document declares a DOCTYPE; refused (entity attacks)")
+
+
+def read_camt(stream: IO[bytes]) -> Iterator[ImportItem]:
+    """Yield statements, entries and per-entry errors of a camt.053/.054 (or .052) file."""
+    context = etree.iterparse(
+        stream,
+        events=("end",),
+        tag=("{*}Ntry", "{*}Stmt", "{*}Ntfctn", "{*}Rpt"),
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        huge_tree=False,
+        remove_comments=True,
+        remove_pis=True,
+    )
+    paths: _Paths | None = None
+    statement: Statement | None = None
+    statement_index = -1
+    number = 0
+    try:
+        for _event, el in context:
+            if paths is None:
+                _refuse_doctype(el)
+                tag = el.tag
+                paths = _Paths(tag[: tag.index("}") + 1] if tag.startswith("{") else "")
+            local = el.tag.rpartition("}")[2]
+            if local == "Ntry":
+                parent = el.getparent()
+                if statement is None:
+                    statement_index += 1
+                    statement = _read_statement(parent, paths, statement_index)
+                    yield statement
+                number += 1
+                try:
+                    yield _read_entry(el, paths, statement_index, number)
+                except LineRejected as exc:
+                    yield LineError(number, f"entry {number}: {exc}", statement_index)
+                el.clear()
+                # Drop everything already read, header included, so memory stays flat.
+                while el.getprevious() is not None:
+                    del parent[0]
+            else:
+                if statement is None:  # a statement without entries
+                    statement_index += 1
+                    yield _read_statement(el, paths, statement_index)
+                statement = None
+                el.clear()
+                while el.getprevious() is not None:
+                    del el.getparent()[0]
+    except etree.XMLSyntaxError as exc:
+        raise StatementRefused(f"not well-formed XML: {exc}") from None
+    if paths is None and context.root is not None:
+        _refuse_doctype(context.root)  # a document with no statement at all is checked too

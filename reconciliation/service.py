@@ -1,0 +1,388 @@
+"""Use cases: import a statement file, and work the exceptions. Callers commit; nothing here does."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from payments.audit import record_audit
+from payments.db import insert_ignore, utcnow
+from providers.base import SettlementLine
+from reconciliation import repository
+from reconciliation.gc_pause import paused_gc
+from reconciliation.importers import (
+    LineError,
+    Statement,
+    StatementFormat,
+    StatementLine,
+    StatementRefused,
+    StatementSummary,
+    read_statement_file,
+)
+from reconciliation.models import (
+    BankStatement,
+    PaymentSettlement,
+    ProviderSettlementLine,
+    ReconciliationException,
+    StatementEntry,
+    StatementFile,
+)
+from reconciliation.reference import search_references
+
+STORED_ERRORS = 200  # the file row keeps the first ones; the count is always complete
+
+
+class ReconciliationError(Exception):
+    """A reconciliation request that cannot be carried out; the message says why."""
+
+
+class ExceptionResolution:
+    """How a person closes an exception."""
+
+    MANUAL_MATCH = "manual_match"
+    WRITE_OFF = "write_off"
+    REFUND_REQUIRED = "refund_required"
+    PROVIDER_DISPUTE = "provider_dispute"
+    ALL = (MANUAL_MATCH, WRITE_OFF, REFUND_REQUIRED, PROVIDER_DISPUTE)
+
+
+@dataclass(slots=True)
+class ImportReport:
+    """What an import did; ``as_json`` is the CLI's ``--json`` line."""
+
+    format: str
+    account: str
+    file_id: int
+    entries: int = 0
+    total_credit: int = 0
+    total_debit: int = 0
+    balance_check: str = "absent"
+    skipped_duplicates: int = 0  # entries not imported again because the same file was imported before
+    errors: list[LineError] = field(default_factory=list)
+    statements: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        """Return the report as JSON-ready values."""
+        return {
+            "format": self.format,
+            "account": self.account,
+            "file_id": self.file_id,
+            "entries": self.entries,
+            "total_credit": self.total_credit,
+            "total_debit": self.total_debit,
+            "balance_check": self.balance_check,
+            "skipped_duplicates": self.skipped_duplicates,
+            "errors": [{"entry": e.entry_number, "message": e.message} for e in self.errors],
+            "statements": self.statements,
+        }
+
+
+def file_sha256(path: Path) -> str:
+    """Hash a file in blocks, so a large statement is never read into memory at once."""
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _normalise_account(account: str) -> str:
+    return "".join(account.split()).upper()
+
+
+def _overall_check(checks: list[str]) -> str:
+    if "mismatch" in checks:
+        return "mismatch"
+    return "ok" if checks and all(check == "ok" for check in checks) else "absent"
+
+
+ENTRY_COLUMNS = (
+    "statement_id", "entry_number", "account", "amount", "currency", "direction", "booking_date",
+    "value_date", "bank_ref", "end_to_end_id", "remittance", "counterparty", "reversal", "status",
+    "batch_count", "reference", "found_references",
+)  # fmt: skip
+
+
+def _entry_row(
+    line: StatementLine, statement_row: BankStatement, fallback_day: date | None
+) -> tuple[Any, ...]:
+    booked = line.booking_date or line.value_date or fallback_day
+    if booked is None:
+        raise ValueError("entry has no booking date and its statement no period")
+    # A batch entry carries many transfers' texts: it is a provider lump sum, never one payment.
+    is_batch = (line.batch_count or 0) > 1
+    found = () if is_batch else search_references(f"{line.remittance} {line.end_to_end_id}").candidates
+    return (
+        statement_row.id,
+        line.entry_number,
+        statement_row.account,
+        line.amount,
+        line.currency,
+        line.direction.value,
+        booked,
+        line.value_date,
+        line.bank_ref[:128],
+        line.end_to_end_id[:128],
+        line.remittance,
+        line.counterparty[:255],
+        line.reversal,
+        line.status[:8],
+        line.batch_count,
+        found[0] if len(found) == 1 else None,
+        ",".join(found)[:255],
+    )
+
+
+def import_statement(
+    session: Session,
+    path: Path,
+    *,
+    account: str = "",
+    fmt: StatementFormat | None = None,
+    profile: str | None = None,
+    actor: str,
+    progress: Callable[[int], None] | None = None,
+) -> ImportReport:
+    """Import a statement file once: record it, its statements and entries; report totals and errors.
+
+    ``progress``, if given, is called with each number of bytes read from the file.
+    """
+    with paused_gc():
+        return _import_statement(
+            session, path, account=account, fmt=fmt, profile=profile, actor=actor, progress=progress
+        )
+
+
+def _import_statement(
+    session: Session,
+    path: Path,
+    *,
+    account: str = "",
+    fmt: StatementFormat | None = None,
+    profile: str | None = None,
+    actor: str,
+    progress: Callable[[int], None] | None = None,
+) -> ImportReport:
+    """Do the work of :func:`import_statement` (the collector is paused by the caller)."""
+    sha256 = file_sha256(path)
+    known = repository.get_file_by_hash(session, sha256)
+    if known is not None:
+        statements = repository.list_statements(session, known.id)
+        return ImportReport(
+            format=known.format,
+            account=known.account,
+            file_id=known.id,
+            balance_check=_overall_check([s.balance_check for s in statements]),
+            skipped_duplicates=known.entries,
+        )
+    detected = fmt or _detect(path)
+    file_row = StatementFile(
+        sha256=sha256, filename=path.name[:255], format=detected.value, account="", imported_by=actor
+    )
+    session.add(file_row)
+    session.flush()
+    report = ImportReport(format=detected.value, account="", file_id=file_row.id)
+    summaries: list[tuple[StatementSummary, BankStatement]] = []
+    skip_statement = False
+    writer: repository.RowWriter | None = None
+    try:
+        for item in read_statement_file(path, detected, profile, account, on_bytes=progress):
+            if isinstance(item, Statement):
+                skip_statement = False
+                statement_account = item.account or account
+                if (
+                    account
+                    and statement_account
+                    and _normalise_account(statement_account) != _normalise_account(account)
+                ):
+                    report.errors.append(
+                        LineError(
+                            0,
+                            f"statement {item.index + 1} is for account {statement_account}, not {account}",
+                            item.index,
+                        )
+                    )
+                    skip_statement = True
+                    continue
+                if not statement_account:
+                    raise ReconciliationError("the file names no account: pass --account")
+                if writer is not None:
+                    writer.close()  # the connection is needed for the next statement's row
+                statement_row = BankStatement(
+                    file_id=file_row.id,
+                    position=item.index,
+                    statement_id=item.statement_id[:64],
+                    account=statement_account,
+                    currency=item.currency or "VND",
+                    opening_balance=item.opening_balance,
+                    closing_balance=item.closing_balance,
+                    period_start=item.period_start,
+                    period_end=item.period_end,
+                    balance_check="absent",
+                )
+                session.add(statement_row)
+                session.flush()
+                summaries.append((StatementSummary(item), statement_row))
+                writer = repository.RowWriter(session, StatementEntry.__table__, ENTRY_COLUMNS)  # type: ignore[arg-type]
+            elif isinstance(item, StatementLine):
+                if skip_statement:
+                    continue
+                summary, statement_row = summaries[-1]
+                try:
+                    row = _entry_row(item, statement_row, summary.statement.period_end)
+                except ValueError as exc:
+                    report.errors.append(LineError(item.entry_number, f"entry {item.entry_number}: {exc}"))
+                    continue
+                summary.entries += 1
+                if item.status == "BOOK":
+                    if item.direction.value == "credit":
+                        summary.total_credit += item.amount
+                    else:
+                        summary.total_debit += item.amount
+                assert writer is not None
+                writer.write(row)
+            else:
+                report.errors.append(item)
+    except BaseException as exc:
+        if writer is not None:
+            writer.abort(exc)
+        if isinstance(exc, StatementRefused):
+            raise ReconciliationError(f"{path.name} refused: {exc}") from None
+        raise
+    if writer is not None:
+        writer.close()
+    for summary, statement_row in summaries:
+        statement_row.balance_check = summary.balance_check
+        report.entries += summary.entries
+        report.total_credit += summary.total_credit
+        report.total_debit += summary.total_debit
+        report.statements.append(
+            {
+                "account": statement_row.account,
+                "statement_id": statement_row.statement_id,
+                "period_start": str(statement_row.period_start) if statement_row.period_start else None,
+                "period_end": str(statement_row.period_end) if statement_row.period_end else None,
+                "opening_balance": statement_row.opening_balance,
+                "closing_balance": statement_row.closing_balance,
+                "entries": summary.entries,
+                "balance_check": summary.balance_check,
+            }
+        )
+    report.account = summaries[0][1].account if summaries else account
+    report.balance_check = _overall_check([s.balance_check for s, _ in summaries])
+    file_row.account = report.account
+    file_row.entries = report.entries
+    file_row.total_credit = report.total_credit
+    file_row.total_debit = report.total_debit
+    file_row.error_count = len(report.errors)
+    file_row.errors = [{"entry": e.entry_number, "message": e.message} for e in report.errors[:STORED_ERRORS]]
+    record_audit(
+        session,
+        actor=actor,
+        action="statement.imported",
+        entity_type="statement_file",
+        entity_id=str(file_row.id),
+        detail={
+            "format": report.format,
+            "account": report.account,
+            "entries": report.entries,
+            "sha256": sha256,
+        },
+    )
+    return report
+
+
+def store_settlement_lines(session: Session, lines: Iterable[SettlementLine]) -> tuple[int, int]:
+    """Store a provider's settlement lines once each; return (stored, already known)."""
+    stored = known = 0
+    for line in lines:
+        new_id = insert_ignore(
+            session,
+            ProviderSettlementLine,
+            {
+                "provider_code": line.provider_code,
+                "provider_ref": line.provider_ref,
+                "reference": line.reference,
+                "amount": line.amount,
+                "fee": line.fee,
+                "currency": line.currency,
+                "settled_on": line.settled_on,
+                "batch_ref": line.batch_ref,
+                "imported_at": utcnow(),
+            },
+        )
+        if new_id is None:
+            known += 1
+        else:
+            stored += 1
+    return stored, known
+
+
+def _detect(path: Path) -> StatementFormat:
+    from reconciliation.importers import detect_format
+
+    return detect_format(path)
+
+
+def resolve_exception(
+    session: Session,
+    exception_id: int,
+    *,
+    action: str,
+    note: str,
+    actor: str,
+    payment_id: int | None = None,
+    entry_id: int | None = None,
+) -> ReconciliationException:
+    """Close an open exception with a resolution; a manual match may also settle a payment by an entry."""
+    if action not in ExceptionResolution.ALL:
+        raise ReconciliationError(
+            f"unknown action {action!r}; use one of {', '.join(ExceptionResolution.ALL)}"
+        )
+    row = session.get(ReconciliationException, exception_id, with_for_update=True)
+    if row is None:
+        raise ReconciliationError(f"no exception {exception_id}")
+    if row.status != "open":
+        raise ReconciliationError(f"exception {exception_id} is already {row.status} ({row.resolution})")
+    if action == ExceptionResolution.WRITE_OFF and not note.strip():
+        raise ReconciliationError("a write-off needs a reason (--note)")
+    if action == ExceptionResolution.MANUAL_MATCH and payment_id is not None and entry_id is not None:
+        entry = session.get(StatementEntry, entry_id)
+        if entry is None:
+            raise ReconciliationError(f"no statement entry {entry_id}")
+        if session.get(PaymentSettlement, payment_id) is None:
+            session.add(
+                PaymentSettlement(
+                    payment_id=payment_id,
+                    entry_id=entry_id,
+                    settled_on=entry.booking_date,
+                    statement_ref=entry.bank_ref or f"entry:{entry.id}",
+                    run_id=row.last_run_id,
+                )
+            )
+    row.status = "resolved"
+    row.resolution = action
+    row.resolution_note = note
+    row.resolved_by = actor
+    row.resolved_at = utcnow()
+    record_audit(
+        session,
+        actor=actor,
+        action=f"reconciliation_exception.{action}",
+        entity_type="reconciliation_exception",
+        entity_id=str(row.id),
+        detail={
+            "item": row.item_key,
+            "category": row.category,
+            "note": note,
+            "payment_id": payment_id,
+            "entry_id": entry_id,
+        },
+    )
+    return row
