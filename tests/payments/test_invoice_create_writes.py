@@ -14,6 +14,15 @@ from tests.factories import create_invoice, invoice_body
 from webhooks.models import OutboxEvent
 
 
+@pytest.fixture
+def app_session(app):
+    """The app's own session, in an app context, for calling services directly."""
+    from payments.db import get_session
+
+    with app.app_context():
+        yield get_session()
+
+
 def test_create_invoice_api_event_data_equals_response_body(client, agency, session):
     created = create_invoice(client, agency)
 
@@ -26,7 +35,8 @@ def test_create_invoice_api_event_data_equals_response_body(client, agency, sess
     assert created["status"] == "open" and len(created["items"]) == 2
 
 
-def test_create_invoice_service_returns_flushed_invoice_with_its_rows(app, agency, session):
+def test_create_invoice_service_returns_flushed_invoice_with_its_rows(agency, app_session):
+    session = app_session
     command = InvoiceCreateSchema().load(invoice_body(return_url=f"{agency.origin}/ket-qua"))
     agency_row = repository.get_agency_by_code(session, agency.code)
     audits_before = session.scalar(select(func.count()).select_from(AuditEntry))
@@ -55,7 +65,8 @@ def test_create_invoice_api_rejected_body_writes_nothing(client, agency, session
     assert session.scalar(select(func.count()).select_from(OutboxEvent)) == 0
 
 
-def test_insert_new_invoice_objects_persistent_and_loaded(app, agency, session):
+def test_insert_new_invoice_objects_persistent_and_loaded(agency, app_session):
+    session = app_session
     command = InvoiceCreateSchema().load(invoice_body(return_url=f"{agency.origin}/ket-qua"))
     agency_row = repository.get_agency_by_code(session, agency.code)
     created = service.create_invoice_with_data(session, agency_row, command, actor="test")
@@ -75,7 +86,8 @@ def test_insert_new_invoice_objects_persistent_and_loaded(app, agency, session):
     assert [(i.id, i.amount) for i in stored] == [(i.id, i.amount) for i in invoice.items]
 
 
-def test_insert_new_invoice_unset_defaulted_column_raises(app, agency, session):
+def test_insert_new_invoice_unset_defaulted_column_raises(agency, app_session):
+    session = app_session
     agency_row = repository.get_agency_by_code(session, agency.code)
     invoice = Invoice(public_id="inv_x", agency_id=agency_row.id, reference="R", description="D", total=1,
                       return_url="https://x", expires_at=service.utcnow(), created_at=service.utcnow(),
@@ -85,7 +97,8 @@ def test_insert_new_invoice_unset_defaulted_column_raises(app, agency, session):
         repository.insert_new_invoice(session, invoice)
 
 
-def test_insert_ignore_pending_objects_flushed_first(app, agency, session):
+def test_insert_ignore_pending_objects_flushed_first(agency, app_session):
+    session = app_session
     from payments.db import insert_ignore
     from payments.models import IdempotencyKey
 
