@@ -128,6 +128,12 @@ def allow_large_sorts(session: Session) -> None:
         session.execute(text(f"SET LOCAL work_mem = '{RUN_WORK_MEM}'"))
 
 
+def analyze_entries(session: Session) -> None:
+    """Refresh the planner's statistics of statement entries on PostgreSQL (it counts our own new rows)."""
+    if is_postgres(session):
+        session.execute(text("ANALYZE statement_entries"))
+
+
 def day_bounds_utc(day: date) -> tuple[datetime, datetime]:
     """Return the UTC instants where the Vietnamese calendar ``day`` starts and ends."""
     start = datetime.combine(day, time.min, LOCAL_TZ)
