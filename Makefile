@@ -8,7 +8,9 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 export FEEGATE_BASE_URL ?= http://$(HOST):$(PORT)
 
-.PHONY: install run test lint typecheck check bench-api translations clean
+CELERY_WORKER := $(BIN)/celery -A payments.worker worker --pool threads --concurrency 4 --loglevel INFO
+
+.PHONY: install run worker test lint typecheck check bench-api bench-webhooks translations clean
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +20,7 @@ $(STAMP): setup.cfg pyproject.toml
 
 install: $(STAMP)
 
+# The Celery worker (with the beat scheduler embedded) runs beside the web server and stops with it.
 run: install
 	$(FLASK) db upgrade
 	$(FLASK) seed-demo --base-url $(FEEGATE_BASE_URL) > instance/demo.txt
@@ -26,8 +29,14 @@ run: install
 	@echo "  API docs:          $(FEEGATE_BASE_URL)/api/v1/docs"
 	@echo "  Demo payment link: $$(sed -n 's/^Demo payment link: //p' instance/demo.txt)"
 	@echo "  Demo API key:      $$(tail -n 1 instance/demo.txt)"
+	@echo "  Background worker and scheduler: Celery on the embedded broker in instance/broker"
 	@echo
+	$(CELERY_WORKER) --beat & worker=$$!; trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/gunicorn --bind $(HOST):$(PORT) --workers 2 --threads 4 --access-logfile - wsgi:app
+
+# A worker alone (for a Redis/RabbitMQ deployment set FEEGATE_CELERY_BROKER_URL; run one `beat` in all).
+worker: install
+	$(CELERY_WORKER)
 
 test: install
 	$(BIN)/pytest
@@ -43,6 +52,9 @@ check: lint typecheck test
 
 bench-api: install
 	$(BIN)/python bench/api.py
+
+bench-webhooks: install
+	$(BIN)/python bench/webhooks.py
 
 translations: install
 	$(BIN)/pybabel extract -F babel.cfg -o payments/translations/messages.pot .

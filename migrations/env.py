@@ -9,6 +9,7 @@ from alembic import context
 import payments.models  # noqa: F401  (register tables)
 import reconciliation.models  # noqa: F401
 import webhooks.models  # noqa: F401
+import webhooks.outbound.models  # noqa: F401
 from payments.db import Base, make_engine
 
 config = context.config

@@ -46,12 +46,24 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     register_error_handlers(app)
     register_commands(app)
     _register_template_helpers(app)
+    init_background(app)
     return app
+
+
+def init_background(app: Flask) -> None:
+    """Bind Celery to ``app`` and kick webhook delivery when outbox events commit."""
+    from webhooks.outbound.kick import install_commit_hook
+
+    from .celery_app import init_celery
+
+    init_celery(app)
+    install_commit_hook()
 
 
 def register_blueprints(app: Flask) -> None:
     """Mount the API (under flask-smorest), the checkout, callbacks and the sandbox bank."""
     from providers.sandbox.bank import bp as sandbox_bank_bp
+    from webhooks.outbound.views import blp as webhook_endpoints_blp
     from webhooks.views import bp as callbacks_bp
 
     from .api import blp as invoices_blp
@@ -60,6 +72,7 @@ def register_blueprints(app: Flask) -> None:
 
     api.init_app(app)
     api.register_blueprint(invoices_blp)
+    api.register_blueprint(webhook_endpoints_blp)
     for blueprint in API_BLUEPRINTS:
         api.register_blueprint(blueprint)
     app.register_blueprint(checkout_bp)
@@ -71,6 +84,7 @@ def register_blueprints(app: Flask) -> None:
     # Bearer keys and provider signatures authenticate these; no cookie ever does.
     csrf.exempt(callbacks_bp)
     csrf.exempt(invoices_blp)
+    csrf.exempt(webhook_endpoints_blp)
     for blueprint in API_BLUEPRINTS:
         csrf.exempt(blueprint)
 
@@ -82,10 +96,11 @@ API_BLUEPRINTS: list[Any] = []
 def register_commands(app: Flask) -> None:
     """Add the CLI groups of every context."""
     from reconciliation.cli import COMMANDS as RECONCILIATION_COMMANDS
+    from webhooks.outbound.cli import webhooks_group
 
     from .cli import COMMANDS
 
-    for command in [*COMMANDS, *RECONCILIATION_COMMANDS]:
+    for command in [*COMMANDS, *RECONCILIATION_COMMANDS, webhooks_group]:
         app.cli.add_command(command)
 
 

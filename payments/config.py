@@ -14,6 +14,7 @@ from typing import Any
 
 INSTANCE_DIR = Path(__file__).resolve().parent.parent / "instance"
 DEV_SECRET = "dev-only-secret-change-me"
+_BROKERS = ("redis://", "rediss://", "amqp://", "amqps://")  # production brokers (Redis or RabbitMQ)
 
 
 class ConfigError(RuntimeError):
@@ -62,6 +63,24 @@ class Config:
     OPENAPI_VERSION = "3.0.3"
     OPENAPI_URL_PREFIX = "/api/v1"
     OPENAPI_JSON_PATH = "openapi.json"
+    #: Celery broker; empty means kombu's filesystem transport under instance/ (no server needed)
+    CELERY_BROKER_URL = ""
+    #: further Celery settings, merged over payments.celery_app.default_celery_config
+    CELERY: dict[str, Any] = {}
+    # Outgoing webhooks (webhooks.outbound.settings reads these; defaults are production's)
+    WEBHOOKS_ALLOW_HTTP = False  # http:// endpoints: development and test only
+    WEBHOOKS_ALLOW_PRIVATE = False  # loopback/private addresses and IP literals: development and test only
+    WEBHOOKS_ALLOWED_DOMAINS: list[str] = []  # if set, endpoint hosts must be in (or under) these
+    WEBHOOKS_TIMEOUT_SECONDS = 15.0  # total per attempt, capped at 15
+    WEBHOOKS_LEASE_SECONDS = 60  # an attempt whose worker died is re-sent after this long
+    WEBHOOKS_CLAIM_LEASE_SECONDS = 300  # a claim whose broker message was lost is re-sent after this
+    WEBHOOKS_ROTATION_OVERLAP_HOURS = 24  # old and new secret both sign for this long
+    WEBHOOKS_SWEEP_SECONDS = 10  # beat interval of the sweep that recovers lost broker messages
+    WEBHOOKS_ENQUEUE_ON_COMMIT = True  # kick a worker right after an event commits
+    WEBHOOKS_ATTEMPT_RETENTION_DAYS = 45  # attempt log kept at least 30 days
+    WEBHOOKS_DISPATCH_HORIZON_HOURS = 72  # events older than this are not fanned out any more
+    WEBHOOKS_BATCH_SIZE = 100  # events or deliveries per claiming transaction
+    WEBHOOKS_SWEEP_LIMIT = 1000  # most deliveries one sweep re-enqueues
 
     @classmethod
     def validate(cls, config: dict[str, Any]) -> None:
@@ -72,6 +91,8 @@ class Development(Config):
     """Local development: the embedded SQLite default and the sandbox bank."""
 
     ENV_NAME = "development"
+    WEBHOOKS_ALLOW_HTTP = True
+    WEBHOOKS_ALLOW_PRIVATE = True
 
 
 class Test(Config):
@@ -82,6 +103,11 @@ class Test(Config):
     WTF_CSRF_ENABLED = True
     RATELIMIT_ENABLED = False
     PROVIDERS: dict[str, dict[str, Any]] = {"sandbox": {"secret": "sandbox-test-secret"}}
+    # Tests call tasks and job functions directly; anything sent to this broker fails loudly.
+    CELERY_BROKER_URL = "you-forgot-to-mock-celery-in-your-tests://"
+    WEBHOOKS_ENQUEUE_ON_COMMIT = False
+    WEBHOOKS_ALLOW_HTTP = True
+    WEBHOOKS_ALLOW_PRIVATE = True
 
 
 class Production(Config):
@@ -105,6 +131,7 @@ class Production(Config):
                 ("FEEGATE_API_KEY_PEPPER", bool(config.get("API_KEY_PEPPER"))),
                 ("FEEGATE_BASE_URL", str(config.get("BASE_URL", "")).startswith("https://")),
                 ("FEEGATE_DATABASE_URL", str(config.get("DATABASE_URL", "")).startswith("postgresql")),
+                ("FEEGATE_CELERY_BROKER_URL", str(config.get("CELERY_BROKER_URL", "")).startswith(_BROKERS)),
             )
             if not ok
         ]

@@ -2,7 +2,7 @@
 exceptions and payment settlements.
 
 Revision ID: 0004
-Revises: 0002
+Revises: 0003
 Create Date: 2026-11-26 12:32:28.426516
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 import payments.db
 
 revision = "0004"
-down_revision = "0002"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 

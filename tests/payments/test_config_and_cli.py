@@ -14,14 +14,16 @@ from tests.factories import create_invoice
 
 
 def test_production_refuses_to_start_and_names_what_is_missing(monkeypatch):
-    for name in ("FEEGATE_SECRET_KEYS", "FEEGATE_API_KEY_PEPPER", "FEEGATE_BASE_URL", "FEEGATE_DATABASE_URL"):
+    names = ("FEEGATE_SECRET_KEYS", "FEEGATE_API_KEY_PEPPER", "FEEGATE_BASE_URL", "FEEGATE_DATABASE_URL",
+             "FEEGATE_CELERY_BROKER_URL")
+    for name in names:
         monkeypatch.delenv(name, raising=False)
 
     with pytest.raises(ConfigError) as raised:
         create_app({"ENV_NAME": "production"})
 
     message = str(raised.value)
-    for name in ("FEEGATE_SECRET_KEYS", "FEEGATE_API_KEY_PEPPER", "FEEGATE_BASE_URL", "FEEGATE_DATABASE_URL"):
+    for name in names:
         assert name in message
 
 
@@ -30,6 +32,7 @@ def test_production_starts_with_everything_set(monkeypatch):
     monkeypatch.setenv("FEEGATE_API_KEY_PEPPER", "pepper-0123456789abcdef")
     monkeypatch.setenv("FEEGATE_BASE_URL", "https://pay.example.gov.vn/")
     monkeypatch.setenv("FEEGATE_DATABASE_URL", "postgresql://feegate@db.internal/feegate")
+    monkeypatch.setenv("FEEGATE_CELERY_BROKER_URL", "redis://redis.internal:6379/0")
 
     app = create_app({"ENV_NAME": "production"})
 

@@ -1,0 +1,3 @@
+"""Outgoing event webhooks to portal backends: endpoints, deliveries, signing, retries."""
+
+from __future__ import annotations
