@@ -87,8 +87,8 @@ def search_references(text: str) -> ReferenceSearch:
     found: list[str] = []
     for match in _SPREAD.finditer(upper):
         spread = match.group(1)
-        compact = spread if len(spread) == PAYMENT_REFERENCE_LENGTH else _NOT_WORD.sub("", spread)
-        reference = compact.translate(_ALIASES)
+        joined = spread if len(spread) == PAYMENT_REFERENCE_LENGTH else _NOT_WORD.sub("", spread)
+        reference = joined.translate(_ALIASES)
         if reference not in found:
             found.append(reference)
     return ReferenceSearch(tuple(found))
