@@ -32,7 +32,7 @@ run: install
 	@echo "  Background worker and scheduler: Celery on the embedded broker in instance/broker"
 	@echo
 	$(CELERY_WORKER) --beat & worker=$$!; trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
-	$(BIN)/gunicorn --bind $(HOST):$(PORT) --workers 2 --threads 4 --access-logfile - wsgi:app
+	$(BIN)/gunicorn --config gunicorn.conf.py --bind $(HOST):$(PORT) --access-logfile - wsgi:app
 
 # A worker alone (for a Redis/RabbitMQ deployment set FEEGATE_CELERY_BROKER_URL; run one `beat` in all).
 worker: install

@@ -1,0 +1,1 @@
+"""Benchmarks: bounded load against a real gunicorn on PostgreSQL (``make bench-api``)."""

@@ -138,20 +138,37 @@ def _close_session(_exc: BaseException | None) -> None:
         session.close()
 
 
+#: per (dialect, model): the prebuilt statement and the column key of each mapped attribute
+_INSERT_IGNORE: dict[tuple[str, type[Base]], tuple[Any, dict[str, str]]] = {}
+
+
 def insert_ignore(session: Session, model: type[Base], values: dict[str, Any]) -> int | None:
     """``INSERT ... ON CONFLICT DO NOTHING RETURNING id``: the new id, or None if a row conflicted.
 
     Under concurrency the losers wait for the winner's transaction and then do
-    nothing, so exactly one insert wins on PostgreSQL and SQLite alike.
+    nothing, so exactly one insert wins on PostgreSQL and SQLite alike. ``values``
+    are keyed by attribute name; unset columns get their defaults.
     """
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
+    dialect = session.get_bind().dialect.name
+    prepared = _INSERT_IGNORE.get((dialect, model))
+    if prepared is None:
+        # Built once per model (callbacks and Idempotency-Keys run it on every request):
+        # a statement object caches its compiled form, and the parameters vary, not the SQL.
+        table: Any = model.__table__
+        if dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-        stmt: Any = pg_insert(model)
-    else:
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+            stmt: Any = pg_insert(table)
+        else:
+            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-        stmt = sqlite_insert(model)
-    stmt = stmt.values(**values).on_conflict_do_nothing().returning(model.id)  # type: ignore[attr-defined]
-    new_id: int | None = session.execute(stmt).scalar_one_or_none()
+            stmt = sqlite_insert(table)
+        columns = {prop.key: prop.columns[0].key for prop in model.__mapper__.column_attrs}
+        prepared = (stmt.on_conflict_do_nothing().returning(table.c.id), columns)
+        _INSERT_IGNORE[(dialect, model)] = prepared
+    stmt, columns = prepared
+    if session.autoflush:
+        session.flush()  # a Core statement does not autoflush; the ORM statement this replaces did
+    params = {columns[k]: v for k, v in values.items()}
+    new_id: int | None = session.execute(stmt, params).scalar_one_or_none()
     return new_id

@@ -160,6 +160,10 @@ class PayerOutSchema(Schema):
     email = fields.String(attribute="payer_email", allow_none=True)
 
 
+#: built once: a schema instance is reusable across requests and threads, and building one is costly
+_PAYER_OUT = PayerOutSchema()
+
+
 class InvoiceSchema(Schema):
     """An invoice as the API shows it (and as events carry it)."""
 
@@ -171,7 +175,7 @@ class InvoiceSchema(Schema):
     total = fields.Integer()
     currency = fields.String()
     items = fields.List(fields.Nested(ItemSchema))
-    payer = fields.Function(lambda invoice: PayerOutSchema().dump(invoice))
+    payer = fields.Function(lambda invoice: _PAYER_OUT.dump(invoice))
     return_url = fields.String()
     language = fields.String()
     metadata = fields.Dict(attribute="metadata_")

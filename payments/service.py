@@ -31,8 +31,23 @@ def invoice_data(invoice: Invoice) -> dict[str, Any]:
     return data
 
 
+@dataclass(frozen=True, slots=True)
+class CreatedInvoice:
+    """A new invoice and its data as the API shows it (which its ``invoice.created`` event carries)."""
+
+    invoice: Invoice
+    data: dict[str, Any]
+
+
 def create_invoice(session: Session, agency: Agency, command: CreateInvoice, *, actor: str) -> Invoice:
     """Create an open invoice with its items, an audit entry and an ``invoice.created`` event."""
+    return create_invoice_with_data(session, agency, command, actor=actor).invoice
+
+
+def create_invoice_with_data(
+    session: Session, agency: Agency, command: CreateInvoice, *, actor: str
+) -> CreatedInvoice:
+    """Like :func:`create_invoice`, also returning the invoice's data, so the API need not dump it again."""
     if not return_url_allowed(command.return_url, agency.return_origins):
         raise ValidationFailed.field("return_url", "Must be on one of the agency's registered origins.")
     now = utcnow()
@@ -68,11 +83,13 @@ def create_invoice(session: Session, agency: Agency, command: CreateInvoice, *, 
             for i, item in enumerate(command.items)
         ],
     )
-    session.add(invoice)
-    session.flush()
-    record_change(session, invoice, "invoice.created", actor=actor, data=invoice_data(invoice),
+    repository.insert_new_invoice(session, invoice)
+    # Dumped once: the event carries exactly what the API answers.
+    data = invoice_data(invoice)
+    record_change(session, invoice, "invoice.created", actor=actor, data=data,
                   detail={"total": invoice.total, "reference": invoice.reference})
-    return invoice
+    session.flush()
+    return CreatedInvoice(invoice, data)
 
 
 def _check_expiry(expires_at: datetime, now: datetime) -> None:

@@ -1,0 +1,21 @@
+"""gunicorn settings for ``make run`` and ``make bench-api``: one place, so the bench measures what runs.
+
+Threaded workers (gthread): feegate's requests mostly wait on PostgreSQL, so a
+few threads per process keep both cores busy while one thread waits, and idle
+keep-alive connections cost a socket, not a thread. One process per core, since
+the GIL lets a process run Python on one core at a time.
+Override any value with ``FEEGATE_GUNICORN_<NAME>`` or gunicorn's own ``GUNICORN_CMD_ARGS``.
+"""
+
+from __future__ import annotations
+
+import os
+
+workers = int(os.environ.get("FEEGATE_GUNICORN_WORKERS", os.cpu_count() or 2))
+worker_class = "gthread"
+threads = int(os.environ.get("FEEGATE_GUNICORN_THREADS", 4))
+#: portal backends reuse connections; keep them open a little longer than a busy client's pause
+keepalive = int(os.environ.get("FEEGATE_GUNICORN_KEEPALIVE", 5))
+timeout = 30
+graceful_timeout = 15
+bind = os.environ.get("FEEGATE_GUNICORN_BIND", "127.0.0.1:5000")
