@@ -29,7 +29,7 @@ run: install
 	@echo "  API docs:          $(FEEGATE_BASE_URL)/api/v1/docs"
 	@echo "  Demo payment link: $$(sed -n 's/^Demo payment link: //p' instance/demo.txt)"
 	@echo "  Demo API key:      $$(tail -n 1 instance/demo.txt)"
-	@echo "  Background worker and scheduler: Celery on the embedded broker in instance/broker"
+	@echo "  Background worker and scheduler: Celery on the embedded broker in instance/broker.sqlite3"
 	@echo
 	$(CELERY_WORKER) --beat & worker=$$!; trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/gunicorn --config gunicorn.conf.py --bind $(HOST):$(PORT) --access-logfile - wsgi:app

@@ -2,7 +2,7 @@
 
     python bench/webhooks.py [--events 10000] [--workers 2] [--database-url URL] [--broker-url URL]
 
-Defaults: the embedded setup (a SQLite file and kombu's filesystem broker in a temp
+Defaults: the embedded setup (a SQLite file and kombu's SQLAlchemy broker on SQLite in a temp
 folder). For PostgreSQL and Redis pass e.g. ``--database-url postgresql://postgres@127.0.0.1/feegate_bench
 --broker-url redis://127.0.0.1:6379/0`` (the database is wiped and migrated).
 
@@ -114,16 +114,8 @@ def main() -> None:
         env["FEEGATE_CELERY_BROKER_URL"] = args.broker_url
         env["FEEGATE_CELERY__broker_transport_options__global_keyprefix"] = f"bench-{uuid.uuid4().hex[:6]}:"
     else:
-        folder = tmp / "broker"
-        env["FEEGATE_CELERY__broker_transport_options"] = json.dumps(
-            {
-                "data_folder_in": str(folder),
-                "data_folder_out": str(folder),
-                "control_folder": str(folder / "control"),
-                "polling_interval": 0.05,
-            }
-        )
-        (folder / "control").mkdir(parents=True)
+        # The embedded broker of `make run`: kombu's SQLAlchemy transport on its own SQLite file.
+        env["FEEGATE_CELERY_BROKER_URL"] = f"sqla+sqlite:///{tmp / 'broker.sqlite3'}"
     os.environ.update(env)  # this process commits the events with the same configuration
     prepare_database(database_url)
 
@@ -299,7 +291,7 @@ def run(
     )
     return {
         "database": "postgresql" if env["FEEGATE_DATABASE_URL"].startswith("postgres") else "sqlite",
-        "broker": "redis" if args.broker_url else "filesystem",
+        "broker": "redis" if args.broker_url else "sqlite (embedded)",
         "workers": args.workers,
         "threads_per_worker": args.concurrency,
         "events": args.events,

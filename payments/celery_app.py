@@ -90,16 +90,13 @@ def beat_schedule(sweep_seconds: float = 10.0) -> dict[str, dict[str, Any]]:
 
 
 def embedded_broker(instance_path: str) -> dict[str, Any]:
-    """Return broker settings that need no server: kombu's filesystem transport in the instance folder."""
-    folder = Path(instance_path) / "broker"
+    """Return broker settings that need no server: kombu's SQLAlchemy transport on a SQLite file.
+
+    (kombu's filesystem transport can hand a worker a message file that is still being
+    written, which kills the worker under load; a database broker has no such window.)
+    """
     return {
-        "broker_url": "filesystem://",
-        "broker_transport_options": {
-            "data_folder_in": str(folder / "messages"),
-            "data_folder_out": str(folder / "messages"),
-            "control_folder": str(folder / "control"),
-            "polling_interval": 0.1,
-        },
+        "broker_url": f"sqla+sqlite:///{Path(instance_path) / 'broker.sqlite3'}",
     }
 
 
@@ -140,9 +137,8 @@ def init_celery(app: Flask) -> Celery:
 
     settings = default_celery_config(str(INSTANCE_DIR), app.config)
     settings.update(app.config.get("CELERY", {}))
-    if settings["broker_url"] == "filesystem://":
-        for key in ("data_folder_in", "control_folder"):
-            Path(settings["broker_transport_options"][key]).mkdir(parents=True, exist_ok=True)
+    if str(settings["broker_url"]).startswith("sqla+sqlite:///"):
+        Path(str(settings["broker_url"]).removeprefix("sqla+sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     celery_app = Celery(app.import_name, task_cls=FlaskTask)
     celery_app.config_from_object(settings)
     celery_app.set_default()

@@ -63,7 +63,7 @@ class Config:
     OPENAPI_VERSION = "3.0.3"
     OPENAPI_URL_PREFIX = "/api/v1"
     OPENAPI_JSON_PATH = "openapi.json"
-    #: Celery broker; empty means kombu's filesystem transport under instance/ (no server needed)
+    #: Celery broker; empty means kombu's SQLAlchemy transport on instance/broker.sqlite3 (no server needed)
     CELERY_BROKER_URL = ""
     #: further Celery settings, merged over payments.celery_app.default_celery_config
     CELERY: dict[str, Any] = {}

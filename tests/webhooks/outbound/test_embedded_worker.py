@@ -1,4 +1,4 @@
-"""The embedded default: a real worker (with beat) on the test database and a filesystem broker."""
+"""The embedded default: a real worker (with beat) on the test database and the embedded SQLite broker."""
 
 from __future__ import annotations
 
@@ -18,16 +18,9 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def broker(tmp_path):
-    folder = tmp_path / "broker"
-    return {
-        "broker_url": "filesystem://",
-        "broker_transport_options": {
-            "data_folder_in": str(folder / "messages"),
-            "data_folder_out": str(folder / "messages"),
-            "control_folder": str(folder / "control"),
-            "polling_interval": 0.1,
-        },
-    }
+    from payments.celery_app import embedded_broker
+
+    return embedded_broker(str(tmp_path))
 
 
 @pytest.fixture
