@@ -75,7 +75,10 @@ def find_stale_attempts(
 
 
 def ask_provider(registry: ProviderRegistry, attempt: StaleAttempt) -> ProviderEvent | None:
-    """Query the provider (no database work here); None when it cannot be asked right now."""
+    """Query the provider (no database work here); None when it refused to answer.
+
+    :raises ProviderUnavailable: it did not answer in time (transport error, 5xx, 429).
+    """
     query = PaymentQuery(attempt.reference, attempt.provider_ref, attempt.amount, attempt.created_at)
     try:
         return registry.for_agency(attempt.provider_code, attempt.agency_code).query_status(query)
@@ -83,11 +86,20 @@ def ask_provider(registry: ProviderRegistry, attempt: StaleAttempt) -> ProviderE
         log.info(
             "Mop-up could not reach %s for %s: %s", attempt.provider_code, attempt.reference, exc.message
         )
+        raise
     except ProviderError as exc:
         log.warning(
             "Mop-up query for %s refused by %s: %s", attempt.reference, attempt.provider_code, exc.message
         )
     return None
+
+
+def mark_unknown(session: Session, attempt: StaleAttempt) -> bool:
+    """Move a pending attempt whose status query went unanswered to ``unknown``."""
+    payment = session.get_one(Payment, attempt.payment_id)
+    invoice = repository.get_invoice_by_id(session, payment.invoice_id)
+    return transition(session, payment, PaymentStatus.UNKNOWN, actor=ACTOR,
+                      event_data=lambda: payment_data(payment, invoice), detail={"why": "status query unanswered"})
 
 
 def apply_answer(session: Session, attempt: StaleAttempt, event: ProviderEvent, *, now: datetime) -> str:
@@ -161,9 +173,17 @@ def run_mop_up(
     attempts = find_stale_attempts(session, now=now, grace=grace, limit=limit)
     session.commit()
     for attempt in attempts:
-        event = ask_provider(registry, attempt)
-        if event is None:
+        try:
+            event = ask_provider(registry, attempt)
+        except ProviderUnavailable:
+            # No answer in time: we know less than before, so a pending attempt becomes unknown
+            # (never failed); the next mop-up asks again.
             report["unreachable"] += 1
+            mark_unknown(session, attempt)
+            session.commit()
+            continue
+        if event is None:
+            report["refused"] += 1
             continue
         try:
             report[apply_answer(session, attempt, event, now=now)] += 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Sequence
 
@@ -16,7 +17,8 @@ from reconciliation.matching_types import (
     add_business_days,
 )
 from reconciliation.outcome_book import OutcomeBook, batch_outcome, entry_outcome
-from reconciliation.reference import WORD
+
+WORD = re.compile(r"[^\W_]+")  # a run of letters or digits, any script
 
 
 def mentions(text: str, ref: str) -> bool:

@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import DateTime, Row, Table, and_, exists, func, insert, or_, select, type_coerce
+from sqlalchemy import DateTime, Row, Table, and_, exists, func, insert, or_, select, text, type_coerce
 from sqlalchemy.orm import Session
 
 from payments.models import Agency, Payment
@@ -46,6 +46,23 @@ def bulk_insert(session: Session, table: Table, rows: Sequence[dict[str, Any]]) 
     with raw.cursor() as cursor, cursor.copy(f"COPY {table.name} ({quoted}) FROM STDIN") as copy:  # type: ignore[union-attr]
         for row in rows:
             copy.write_row([row[name] for name in columns])
+
+
+def insert_rows(
+    session: Session, table: Table, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]
+) -> None:
+    """Insert rows given as tuples in ``columns`` order: COPY on PostgreSQL, executemany elsewhere."""
+    if not rows:
+        return
+    if not is_postgres(session):
+        session.execute(insert(table), [dict(zip(columns, row, strict=True)) for row in rows])
+        return
+    raw = session.connection().connection.driver_connection
+    quoted = ", ".join(f'"{name}"' for name in columns)
+    with raw.cursor() as cursor, cursor.copy(f"COPY {table.name} ({quoted}) FROM STDIN") as copy:  # type: ignore[union-attr]
+        write_row = copy.write_row
+        for row in rows:
+            write_row(row)
 
 
 class RowWriter:
@@ -99,6 +116,22 @@ class RowWriter:
             self._cursor.close()
             self._copy_cm = self._copy = None
         self._flush()
+
+
+#: Server memory for the run's two sorts by reference; the default 4 MB spills a million rows to disk.
+RUN_WORK_MEM = "64MB"
+
+
+def allow_large_sorts(session: Session) -> None:
+    """Give this transaction's sorts more server memory on PostgreSQL (``SET LOCAL``: ends with it)."""
+    if is_postgres(session):
+        session.execute(text(f"SET LOCAL work_mem = '{RUN_WORK_MEM}'"))
+
+
+def analyze_entries(session: Session) -> None:
+    """Refresh the planner's statistics of statement entries on PostgreSQL (it counts our own new rows)."""
+    if is_postgres(session):
+        session.execute(text("ANALYZE statement_entries"))
 
 
 def day_bounds_utc(day: date) -> tuple[datetime, datetime]:

@@ -22,6 +22,7 @@ from reconciliation.run_report import RunReport
 
 VALUES = {member: member.value for enum_class in (Category, ItemKind, Way) for member in enum_class}
 MATCHED = Category.MATCHED
+SETTLEMENT_COLUMNS = ("payment_id", "entry_id", "settled_on", "statement_ref", "run_id", "created_at")
 
 
 class RunPersister:
@@ -82,20 +83,13 @@ class RunPersister:
             rows.append(row)
             self._track_exception(outcome, partner)
         repository.bulk_insert(self.session, ReconciliationItem.__table__, rows)  # type: ignore[arg-type]
+        now = utcnow()
+        run_id = self.run.id
         settlements = []
         for payment_id, entry_id in settling.items():
             booked, bank_ref = entry_day[entry_id]
-            settlements.append(
-                {
-                    "payment_id": payment_id,
-                    "entry_id": entry_id,
-                    "settled_on": booked,
-                    "statement_ref": bank_ref or f"entry:{entry_id}",
-                    "run_id": self.run.id,
-                    "created_at": utcnow(),
-                }
-            )
-        repository.bulk_insert(self.session, PaymentSettlement.__table__, settlements)  # type: ignore[arg-type]
+            settlements.append((payment_id, entry_id, booked, bank_ref or f"entry:{entry_id}", run_id, now))
+        repository.insert_rows(self.session, PaymentSettlement.__table__, SETTLEMENT_COLUMNS, settlements)  # type: ignore[arg-type]
         self.report.settled += len(settlements)
 
     def _row(self, outcome: Outcome) -> dict[str, Any]:

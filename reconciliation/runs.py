@@ -157,6 +157,7 @@ def _run_day(
         run.status = "no_statement"
         run.finished_at = utcnow()
         return RunReport(run.id, day, account, "no_statement")
+    repository.allow_large_sorts(session)
     persister = RunPersister(session, run, actor)
     payments = repository.stream_payments(session, account, day)
     referenced = repository.stream_entries(session, account, day, with_reference=True)

@@ -35,6 +35,8 @@ from reconciliation.models import (
 )
 from reconciliation.reference import search_references
 
+#: A file this large changes the entries' statistics enough to mislead the planner of the next run.
+ANALYZE_AFTER_ENTRIES = 10_000
 STORED_ERRORS = 200  # the file row keeps the first ones; the count is always complete
 
 
@@ -257,6 +259,8 @@ def _import_statement(
         raise
     if writer is not None:
         writer.close()
+    if sum(summary.entries for summary, _ in summaries) >= ANALYZE_AFTER_ENTRIES:
+        repository.analyze_entries(session)
     for summary, statement_row in summaries:
         statement_row.balance_check = summary.balance_check
         report.entries += summary.entries

@@ -136,6 +136,11 @@ def parse_iso_date(text: str | None) -> date | None:
     """Read the date part of an ISO date or date-time (the bank's own local date)."""
     if not text:
         return None
+    return _parse_iso_date(text)
+
+
+@lru_cache(maxsize=1024)  # a statement repeats a handful of dates a million times
+def _parse_iso_date(text: str) -> date:
     try:
         return date.fromisoformat(text.strip()[:10])
     except ValueError:

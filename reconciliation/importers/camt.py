@@ -47,6 +47,7 @@ class _Paths:
             "Dbtr", "Pty", "Nm",
         ):  # fmt: skip
             setattr(self, tag, ns + tag)
+        self.entry_children = {ns + name: kind for name, kind in ENTRY_CHILDREN.items()}
         self.amt = q("Amt")
         self.cdt_dbt = q("CdtDbtInd")
         self.stmt_id = q("Id")
@@ -175,32 +176,35 @@ def _read_detail(tx: etree._Element, p: _Paths) -> TransactionDetail:
     )
 
 
+# What each child of an entry is, by local name: one dict lookup per child instead of a chain of compares.
+_AMT, _CDT_DBT, _RVSL, _STS, _BOOKG, _VAL, _SVCR_REF, _NTRY_REF, _ADDTL, _DTLS = range(10)
+ENTRY_CHILDREN = {
+    "Amt": _AMT, "CdtDbtInd": _CDT_DBT, "RvslInd": _RVSL, "Sts": _STS, "BookgDt": _BOOKG, "ValDt": _VAL,
+    "AcctSvcrRef": _SVCR_REF, "NtryRef": _NTRY_REF, "AddtlNtryInf": _ADDTL, "NtryDtls": _DTLS,
+}  # fmt: skip
+
+
 def _read_entry(ntry: etree._Element, p: _Paths, statement_index: int, number: int) -> StatementLine:
     amount_text = currency = indicator = status = booking = value = bank_ref = entry_ref = extra = ""
     reversal = False
     batch_count: int | None = None
     details: list[TransactionDetail] = []
+    kinds = p.entry_children
     for child in ntry:
-        tag = child.tag
-        if tag == p.Amt:
+        kind = kinds.get(child.tag)
+        if kind is None:
+            continue
+        if kind == _AMT:
             amount_text, currency = child.text or "", child.get("Ccy", "")
-        elif tag == p.CdtDbtInd:
-            indicator = _strip(child)
-        elif tag == p.RvslInd:
-            reversal = _strip(child).lower() == "true"
-        elif tag == p.Sts:
-            status = _strip(child) or _date_of(child)  # v08+: Sts/Cd
-        elif tag == p.BookgDt:
+        elif kind == _CDT_DBT:
+            indicator = (child.text or "").strip()
+        elif kind == _BOOKG:
             booking = _date_of(child)
-        elif tag == p.ValDt:
+        elif kind == _VAL:
             value = _date_of(child)
-        elif tag == p.AcctSvcrRef:
-            bank_ref = _strip(child)
-        elif tag == p.NtryRef:
-            entry_ref = _strip(child)
-        elif tag == p.AddtlNtryInf:
-            extra = _strip(child)
-        elif tag == p.NtryDtls:
+        elif kind == _SVCR_REF:
+            bank_ref = (child.text or "").strip()
+        elif kind == _DTLS:
             for part in child:
                 if part.tag == p.TxDtls:
                     details.append(_read_detail(part, p))
@@ -208,6 +212,14 @@ def _read_entry(ntry: etree._Element, p: _Paths, statement_index: int, number: i
                     count = part.find(p.NbOfTxs)
                     if count is not None and _strip(count).isdigit():
                         batch_count = int(_strip(count))
+        elif kind == _STS:
+            status = _strip(child) or _date_of(child)  # v08+: Sts/Cd
+        elif kind == _RVSL:
+            reversal = _strip(child).lower() == "true"
+        elif kind == _NTRY_REF:
+            entry_ref = _strip(child)
+        elif kind == _ADDTL:
+            extra = _strip(child)
     if not amount_text.strip():
         raise LineRejected("entry has no Amt")
     if indicator not in ("CRDT", "DBIT"):
@@ -218,22 +230,22 @@ def _read_entry(ntry: etree._Element, p: _Paths, statement_index: int, number: i
     single = details[0] if len(details) == 1 else None
     end_to_end = single.end_to_end_id if single else ""
     return StatementLine(
-        statement_index=statement_index,
-        entry_number=number,
-        amount=to_minor_units(amount_text, currency),
-        currency=currency.upper(),
-        direction=Direction.CREDIT if indicator == "CRDT" else Direction.DEBIT,
-        booking_date=parse_iso_date(booking),
-        value_date=parse_iso_date(value),
-        bank_ref=bank_ref,
-        entry_ref=entry_ref,
-        end_to_end_id="" if end_to_end == "NOTPROVIDED" else end_to_end,
-        remittance=REMITTANCE_SEPARATOR.join(remittance_parts),
-        counterparty=single.counterparty if single else "",
-        reversal=reversal,
-        status=status.upper() or "BOOK",
-        batch_count=batch_count if batch_count is not None else (len(details) if len(details) > 1 else None),
-        details=tuple(details),
+        statement_index,
+        number,
+        to_minor_units(amount_text, currency),
+        currency.upper(),
+        Direction.CREDIT if indicator == "CRDT" else Direction.DEBIT,
+        parse_iso_date(booking),
+        parse_iso_date(value),
+        bank_ref,
+        entry_ref,
+        "" if end_to_end == "NOTPROVIDED" else end_to_end,
+        REMITTANCE_SEPARATOR.join(remittance_parts),
+        single.counterparty if single else "",
+        reversal,
+        status.upper() or "BOOK",
+        batch_count if batch_count is not None else (len(details) if len(details) > 1 else None),
+        tuple(details),
     )
 
 

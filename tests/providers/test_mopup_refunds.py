@@ -82,14 +82,20 @@ def test_mopup_create_timeout_leaves_unknown_then_query_applies_success(served_a
     assert paid_events == 1
 
 
-def test_mopup_query_timeout_leaves_attempt_open_never_failed(served_app, harnesses, api, checkout):
+def test_mopup_query_timeout_leaves_attempt_unknown_never_failed(served_app, harnesses, api, checkout):
     _start(api, checkout, "vnpay")
     harnesses["vnpay"].simulator.faults.delay = 2.5
 
     result = _cli(served_app, "payments", "mop-up", "--grace-seconds", "0")
 
     assert "unreachable: 1" in result.output
-    assert _payment(served_app, "vnpay").status.value == "pending"
+    assert _payment(served_app, "vnpay").status.value == "unknown"
+
+    harnesses["vnpay"].simulator.faults.delay = 0
+    again = _cli(served_app, "payments", "mop-up", "--grace-seconds", "0")
+
+    assert "unreachable" not in again.output
+    assert _payment(served_app, "vnpay").status.value == "pending"  # VNPay says: not paid yet
 
 
 def test_mopup_within_grace_period_asks_nobody(served_app, harnesses, api, checkout):

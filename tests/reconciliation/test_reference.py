@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -41,13 +43,24 @@ def test_find_reference_tolerates_case_spaces_and_punctuation(text):
         "FG7K3M9Q2XA BC",  # would need to cut a word in two
         "XFG7K3M9Q2XAB",  # preceded by a letter: part of a longer word
         "123FG7K3M9Q2XAB",
-        "FG7K3M9Q2XIB",  # I is not Crockford base32
-        "FG7K3M9Q2XUB",
-        "FGO000000000",  # O is not Crockford base32 either
+        "FG7K3M9Q2XUB",  # U is not Crockford base32, nor an alias of anything
+        "F",
+        "FG 7K3M 9Q2X",  # partial
     ],
 )
 def test_find_reference_partial_or_malformed_finds_nothing(text):
     assert find_reference(text) is None
+
+
+def test_find_reference_crockford_aliases_decode_to_the_canonical_reference():
+    # Crockford's decoding rule, as the VietQR adapter has always read credits: O is 0, I and L are 1.
+    assert find_reference("FG7K3M9Q2XIB") == "FG7K3M9Q2X1B"
+    assert find_reference("fgo000000000") == "FG0000000000"
+    assert find_reference("FG1111222233 FGLIII222233") == "FG1111222233"  # the same reference, aliased
+
+
+def test_search_references_aliased_other_reference_is_ambiguous():
+    assert search_references(f"{REF} FGO000000000").candidates == (REF, "FG0000000000")
 
 
 def test_search_references_two_different_references_are_ambiguous():
@@ -91,14 +104,33 @@ def test_find_reference_property_glued_to_more_characters_is_never_found(referen
 
 
 fragments = st.lists(
-    st.one_of(references, st.sampled_from(["FG", "fg", " ", ".", "-", "_", "Đ", "x", "7K3M", "AB", "1"])),
+    st.one_of(
+        references,
+        st.sampled_from(
+            ["FG", "fg", "F", "g", " ", ".", "-", "_", "Đ", "x", "7K3M", "AB", "1", "O", "l", "U"]
+        ),
+    ),
     max_size=12,
 )
 
 
 @given(fragments)
 def test_search_references_property_fast_path_agrees_with_word_search(parts):
-    from reconciliation.reference import _search_words
-
     text = "".join(parts)
-    assert search_references(text) == _search_words(text.upper())
+    assert search_references(text).candidates == _word_join_oracle(text)
+
+
+def _word_join_oracle(text: str) -> tuple[str, ...]:
+    """The rule spelled out slowly: consecutive whole words that together spell a reference."""
+    words = re.findall(r"[^\W_]+", text.upper())
+    found: list[str] = []
+    for start in range(len(words)):
+        joined = ""
+        for word in words[start:]:
+            joined += word
+            if len(joined) >= 12:
+                break
+        canonical = joined.translate(str.maketrans("OIL", "011"))
+        if len(joined) == 12 and REFERENCE_PATTERN.fullmatch(canonical) and canonical not in found:
+            found.append(canonical)
+    return tuple(found)
