@@ -27,14 +27,20 @@ def authenticate_request() -> ApiKey:
     cache = get_cache()
     key = cache.get(parsed.key_id, presented_hash)
     if key is None:
-        key = repository.get_api_key(get_session(), parsed.key_id)
+        session = get_session()
+        key = repository.get_api_key(session, parsed.key_id)
         if (
             key is None
             or key.revoked_at is not None
             or not hmac.compare_digest(presented_hash, key.secret_hash)
         ):
             raise Unauthorized()
-        cache.put(key, presented_hash)
+        if cache.seconds > 0:
+            # Out of the session before other threads share them: a rollback in this request
+            # would otherwise expire them, leaving every later request a detached, unloaded key.
+            session.expunge(key.agency)
+            session.expunge(key)
+            cache.put(key, presented_hash)
     g.api_key = key
     return key
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import pytest
 from freezegun import freeze_time
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from payments import agencies, apikey_cache
 from payments.apikey_cache import ApiKeyCache
+from payments.auth import authenticate_request
 from payments.db import get_session, utcnow
 from payments.models import ApiKey
+from tests.factories import invoice_body
 
 
 def _revoke_elsewhere(app, key_id: str) -> None:
@@ -67,3 +69,16 @@ def test_api_key_cache_disabled_sees_revocation_at_once(client, agency, app):
 def test_api_key_cache_longer_than_ten_seconds_is_refused():
     with pytest.raises(ValueError, match="API_KEY_CACHE_SECONDS"):
         ApiKeyCache(30)
+
+
+
+def test_api_key_cache_entry_survives_a_rollback_of_the_request_that_cached_it(app, agency, client):
+    # A rollback expires every object its session holds; a cached key still in that session would
+    # be left expired and detached, and every request in the next 10 s would fail reading it.
+    with app.test_request_context(headers=agency.headers):
+        authenticate_request()
+        get_session().execute(select(1))
+        get_session().rollback()
+
+    assert client.get("/api/v1/invoices", headers=agency.headers).status_code == 200
+    assert client.post("/api/v1/invoices", json=invoice_body(), headers=agency.headers).status_code == 201
