@@ -71,7 +71,6 @@ def test_api_key_cache_longer_than_ten_seconds_is_refused():
         ApiKeyCache(30)
 
 
-
 def test_api_key_cache_entry_survives_a_rollback_of_the_request_that_cached_it(app, agency, client):
     # A rollback expires every object its session holds; a cached key still in that session would
     # be left expired and detached, and every request in the next 10 s would fail reading it.
