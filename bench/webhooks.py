@@ -156,6 +156,7 @@ def run(
     from payments import create_app
     from payments.agencies import create_agency
     from payments.db import get_session, utcnow
+    from webhooks.models import OutboxEvent
     from webhooks.outbound.delivery import event_body
     from webhooks.outbound.models import WebhookEndpoint
     from webhooks.outbound.signing import generate_secret, webhook_headers
@@ -190,8 +191,8 @@ def run(
         )
         session.commit()
 
-    def new_event(session: Session, n: int) -> str:
-        event = record_event(
+    def invoice_paid(session: Session, n: int) -> OutboxEvent:
+        return record_event(
             session,
             agency_id=agency_id,
             event_type="invoice.paid",
@@ -205,22 +206,15 @@ def run(
                 "status": "paid",
             },
         )
-        return event.id
 
-    # 1. the bare loop, with the payloads the workers will send
+    def new_event(session: Session, n: int) -> str:
+        return invoice_paid(session, n).id
+
+    # 1. the bare loop: one keep-alive session, signing each post as the workers do
     with app.app_context():
         session = get_session()
-        sample = [
-            record_event(
-                session,
-                agency_id=agency_id,
-                event_type="invoice.ping",
-                aggregate_type="x",
-                aggregate_id=str(n),
-                data={"n": n},
-            )
-            for n in range(min(args.events, 3000))
-        ]
+        # The very events the workers will get (same type and data, so the same bytes), never committed.
+        sample = [invoice_paid(session, n) for n in range(min(args.events, 3000))]
         session.flush()
         bodies = [(e.id, event_body(e)) for e in sample]
         session.rollback()
@@ -270,8 +264,9 @@ def run(
     backlog_rate = len(got) / (max(got) - started_wall) if got else 0.0
     print(
         f"backlog: {len(got)}/{len(ids)} delivered, {backlog_rate:.0f} events/s "
-        f"(commits took {committed_wall - started_wall:.1f} s)"
+        f"(commits took {committed_wall - started_wall:.1f} s), load average {os.getloadavg()[0]:.1f}"
     )
+    backlog_load = os.getloadavg()[0]  # the machine is shared: other jobs skew every figure
 
     # 3. steady load
     rate = args.steady_rate or max(1.0, 0.8 * backlog_rate)
@@ -290,8 +285,9 @@ def run(
     p50, p99 = percentile(delays, 50), percentile(delays, 99)
     print(
         f"steady {rate:.0f} events/s: {len(delays)}/{len(commits)} delivered within 120 s, commit-to-receipt "
-        f"p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms"
+        f"p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms, load average {os.getloadavg()[0]:.1f}"
     )
+    steady_load = os.getloadavg()[0]
 
     duplicates = (
         sum(1 for line in arrivals_log.read_text().splitlines()) - len(bodies) - len(got) - len(delays)
@@ -314,6 +310,8 @@ def run(
         "steady_p50_ms": round(p50 * 1000),
         "steady_p99_ms": round(p99 * 1000),
         # Not received when the bench stopped waiting (still queued: the workers fell behind).
+        "load_average_backlog": round(backlog_load, 1),
+        "load_average_steady": round(steady_load, 1),
         "undelivered_at_end": len(ids) - len(got) + len(commits) - len(delays),
         "duplicates": duplicates,
     }

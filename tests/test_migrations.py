@@ -28,3 +28,17 @@ def test_audit_log_refuses_update_and_delete(app, agency):
             with pytest.raises(DatabaseError, match="append-only"):
                 with engine.begin() as conn:
                     conn.execute(text(statement))
+
+
+def test_current_alembic_head_file_names_the_single_head():
+    # Two branches that each add a migration then conflict in git on this one file.
+    from pathlib import Path
+
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    migrations = Path(__file__).resolve().parent.parent / "migrations"
+    cfg = Config()
+    cfg.set_main_option("script_location", str(migrations))
+    heads = ScriptDirectory.from_config(cfg).get_heads()
+    assert heads == [(migrations / ".current-alembic-head").read_text().strip()]

@@ -20,8 +20,8 @@ from sqlalchemy.orm import Session
 from webhooks.models import OutboxEvent
 
 from . import repository
-from .models import TEST_EVENT_TYPE, DeliveryStatus, WebhookAttempt, WebhookEndpoint
-from .repository import Held
+from .models import TEST_EVENT_TYPE, DeliveryStatus, WebhookEndpoint
+from .repository import Claim, Held
 from .schedule import next_retry_delay
 from .sender import AttemptOutcome, AttemptResult, OutgoingRequest
 from .signing import SigningKeys, webhook_headers
@@ -133,6 +133,15 @@ def record_skip(session: Session, held: Held, reason: str, now: datetime) -> boo
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Sent:
+    """One finished HTTP attempt of a held delivery, waiting to be recorded."""
+
+    held: Held
+    result: AttemptResult
+    started_at: datetime
+
+
 def record_attempt(
     session: Session,
     held: Held,
@@ -142,44 +151,62 @@ def record_attempt(
     rng: random.Random | None = None,
 ) -> DeliveryStatus | None:
     """Log the attempt and move the delivery on; None if the claim was lost meanwhile."""
-    claim = held.claim
-    attempt_number = held.attempt_count + 1
-    error = (result.error or "")[:_ERROR_LIMIT] or None
-    session.add(
-        WebhookAttempt(
-            delivery_id=claim.delivery_id,
-            attempt_number=attempt_number,
-            started_at=started_at,
-            latency_ms=result.latency_ms,
-            outcome=result.outcome,
-            status_code=result.status_code,
-            error=error,
-            response_excerpt=result.response_excerpt,
-            address=result.address,
+    return record_attempts(session, [Sent(held, result, started_at)], now, rng)[held.claim]
+
+
+def record_attempts(
+    session: Session, sent: Sequence[Sent], now: datetime, rng: random.Random | None = None
+) -> dict[Claim, DeliveryStatus | None]:
+    """Log a batch of attempts and move each delivery on, in three statements; None for a lost claim.
+
+    Every attempt is logged, even one whose claim was lost meanwhile: it did happen.
+    """
+    attempts = []
+    results: list[tuple[Claim, dict[str, Any]]] = []
+    for item in sent:
+        held, result = item.held, item.result
+        error = (result.error or "")[:_ERROR_LIMIT] or None
+        attempts.append(
+            {
+                "delivery_id": held.claim.delivery_id,
+                "attempt_number": held.attempt_count + 1,
+                "started_at": item.started_at,
+                "latency_ms": result.latency_ms,
+                "outcome": result.outcome,
+                "status_code": result.status_code,
+                "error": error,
+                "response_excerpt": result.response_excerpt,
+                "address": result.address,
+            }
         )
-    )
-    values: dict[str, Any] = {
-        "attempt_count": attempt_number,
-        "last_status_code": result.status_code,
-        "last_error": error,
-        "lease_expires_at": None,
-        "updated_at": now,
-    }
-    status = _next_status(session, held, result, now, values, rng)
-    values["status"] = status
-    if status is not DeliveryStatus.PENDING:
-        values["finished_at"] = now
-    if not repository.finish_claim(session, claim, values):
-        logger.warning("Delivery %s lost claim %s before recording", claim.delivery_id, claim.token)
-        return None
-    if status is DeliveryStatus.DEAD:
-        logger.warning(
-            "Webhook delivery %s is dead after %s attempts",
-            claim.delivery_id,
-            attempt_number,
-            extra={"delivery_id": claim.delivery_id, "endpoint_id": held.endpoint_id, "alert": True},
-        )
-    return status
+        values: dict[str, Any] = {
+            "attempt_count": held.attempt_count + 1,
+            "last_status_code": result.status_code,
+            "last_error": error,
+            "updated_at": now,
+        }
+        status = _next_status(session, held, result, now, values, rng)
+        values["status"] = status
+        if status is not DeliveryStatus.PENDING:
+            values["finished_at"] = now
+        results.append((held.claim, values))
+    repository.add_attempts(session, attempts)
+    won = repository.finish_claims(session, results)
+    statuses: dict[Claim, DeliveryStatus | None] = {}
+    for item, (claim, values) in zip(sent, results, strict=True):
+        if claim not in won:
+            logger.warning("Delivery %s lost claim %s before recording", claim.delivery_id, claim.token)
+            statuses[claim] = None
+            continue
+        statuses[claim] = values["status"]
+        if values["status"] is DeliveryStatus.DEAD:
+            logger.warning(
+                "Webhook delivery %s is dead after %s attempts",
+                claim.delivery_id,
+                values["attempt_count"],
+                extra={"delivery_id": claim.delivery_id, "endpoint_id": item.held.endpoint_id, "alert": True},
+            )
+    return statuses
 
 
 def _next_status(

@@ -11,15 +11,17 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, delete, or_, select, tuple_, update
+from sqlalchemy import Table, and_, bindparam, delete, func, insert, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from webhooks.models import OutboxEvent
 
 from .models import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEventDispatch
+
+_deliveries = cast(Table, WebhookDelivery.__table__)
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -76,13 +78,13 @@ def mark_dispatched(session: Session, event_ids: Sequence[str], now: datetime) -
     if not event_ids:
         return set()
     rows = [{"event_id": event_id, "dispatched_at": now} for event_id in sorted(event_ids)]
+    # Rows as executemany parameters, not a VALUES list: the statement compiles once, whatever the count.
     stmt = (
         _insert_for(session)(WebhookEventDispatch)
-        .values(rows)
         .on_conflict_do_nothing()
         .returning(WebhookEventDispatch.event_id)
     )
-    return set(session.scalars(stmt).all())
+    return set(session.scalars(stmt, rows).all())
 
 
 def endpoints_and_events(
@@ -127,13 +129,8 @@ def insert_deliveries(session: Session, pairs: Sequence[tuple[str, int]], now: d
         }
         for event_id, endpoint_id in pairs
     ]
-    stmt = (
-        _insert_for(session)(WebhookDelivery)
-        .values(rows)
-        .on_conflict_do_nothing()
-        .returning(WebhookDelivery.id)
-    )
-    return sorted(session.scalars(stmt).all())
+    stmt = _insert_for(session)(WebhookDelivery).on_conflict_do_nothing().returning(WebhookDelivery.id)
+    return sorted(session.scalars(stmt, rows).all())
 
 
 def _insert_for(session: Session) -> Any:
@@ -170,6 +167,11 @@ def claim_due(session: Session, now: datetime, lease_until: datetime, limit: int
 
 def claim_ids(session: Session, ids: Sequence[int], now: datetime, lease_until: datetime) -> list[Claim]:
     """Claim these deliveries if they are still due (compare-and-set); return the claims won."""
+    return [held.claim for held in claim_and_hold(session, ids, now, lease_until)]
+
+
+def claim_and_hold(session: Session, ids: Sequence[int], now: datetime, lease_until: datetime) -> list[Held]:
+    """Claim these deliveries if still due, answering what an attempt needs (no renewal round trip)."""
     if not ids:
         return []
     rows = session.execute(
@@ -181,10 +183,18 @@ def claim_ids(session: Session, ids: Sequence[int], now: datetime, lease_until: 
             lease_expires_at=lease_until,
             updated_at=now,
         )
-        .returning(WebhookDelivery.id, WebhookDelivery.claim_token)
+        .returning(
+            WebhookDelivery.id,
+            WebhookDelivery.claim_token,
+            WebhookDelivery.event_id,
+            WebhookDelivery.endpoint_id,
+            WebhookDelivery.attempt_count,
+            WebhookDelivery.failed_attempts,
+        )
         .execution_options(synchronize_session=False)
     ).all()
-    return sorted(Claim(delivery_id=row[0], token=row[1]) for row in rows)
+    held = [Held(Claim(row[0], row[1]), row[2], row[3], row[4], row[5]) for row in rows]
+    return sorted(held, key=lambda h: h.claim)
 
 
 def renew_claims(
@@ -233,6 +243,77 @@ def finish_claim(session: Session, claim: Claim, values: dict[str, Any]) -> bool
         .execution_options(synchronize_session=False)
     )
     return bool(getattr(result, "rowcount", 0))
+
+
+#: a delivery result's columns; None in the three kept ones leaves the column as it was
+RESULT_COLUMNS = (
+    "status",
+    "attempt_count",
+    "last_status_code",
+    "last_error",
+    "updated_at",
+    "failed_attempts",
+    "next_attempt_at",
+    "finished_at",
+)
+_KEPT_WHEN_NONE = ("failed_attempts", "next_attempt_at", "finished_at")
+
+# One executemany statement for a batch of results; compiled once.
+_finish_many = (
+    update(_deliveries)
+    .where(_deliveries.c.id == bindparam("b_id"))
+    .values(
+        lease_expires_at=None,
+        **{
+            name: (
+                func.coalesce(bindparam(f"b_{name}", type_=_deliveries.c[name].type), _deliveries.c[name])
+                if name in _KEPT_WHEN_NONE
+                else bindparam(f"b_{name}", type_=_deliveries.c[name].type)
+            )
+            for name in RESULT_COLUMNS
+        },
+    )
+)
+
+
+def finish_claims(session: Session, results: Sequence[tuple[Claim, dict[str, Any]]]) -> set[Claim]:
+    """Write a batch of attempt results where the claims are still current; return those claims.
+
+    The rows still ours are locked first (in id order, so two batches cannot deadlock),
+    which makes the executemany update that follows a compare-and-set for the whole batch.
+    """
+    if not results:
+        return set()
+    if len(results) == 1:  # the common inline case: one compare-and-set statement
+        ((claim, values),) = results
+        return {claim} if finish_claim(session, claim, {**values, "lease_expires_at": None}) else set()
+    current = set(
+        session.scalars(
+            select(WebhookDelivery.id)
+            .where(
+                tuple_(WebhookDelivery.id, WebhookDelivery.claim_token).in_(
+                    [(claim.delivery_id, claim.token) for claim, _ in results]
+                ),
+                WebhookDelivery.status == DeliveryStatus.IN_FLIGHT,
+            )
+            .order_by(WebhookDelivery.id)
+            .with_for_update()
+        ).all()
+    )
+    won = [(claim, values) for claim, values in results if claim.delivery_id in current]
+    if won:
+        rows = [
+            {"b_id": claim.delivery_id, **{f"b_{name}": values.get(name) for name in RESULT_COLUMNS}}
+            for claim, values in won
+        ]
+        session.connection().execute(_finish_many, rows)
+    return {claim for claim, _ in won}
+
+
+def add_attempts(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Append attempt log rows in one statement."""
+    if rows:
+        session.execute(insert(WebhookAttempt), list(rows))
 
 
 def recent_deliveries(

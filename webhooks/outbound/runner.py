@@ -1,7 +1,7 @@
 """Job bodies shared by the Celery tasks and their CLI twins; unlike services, these commit.
 
-A delivery needs two short transactions with the HTTP attempt between them, so no
-database transaction (or pooled connection) is held while a slow receiver answers.
+A batch of deliveries needs two short transactions with the HTTP attempts between them, so
+no database transaction (or pooled connection) is held while a slow receiver answers.
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ def deliver(
     The leases are renewed first, in one statement: a claim may have waited in a broker
     queue, and an expired one may already belong to another worker. The new lease covers
     every attempt in the batch timing out, so no claim can expire while it waits its turn.
-    Each result is committed as soon as it is known.
+    The results are recorded together, in one transaction, once the batch has been sent.
     """
     now = clock()
     statuses, to_send = _hold(session, claims, settings, now)
@@ -103,22 +103,33 @@ def dispatch_and_deliver(
     """
     now = clock()
     _, ids = delivery.dispatch_batch(session, now, settings.batch_size, event_ids, settings.dispatch_horizon)
-    claims = repository.claim_ids(session, ids, now, now + settings.claim_lease)
-    if len(claims) > inline_limit:
+    if len(ids) > inline_limit:
+        claims = repository.claim_ids(session, ids, now, now + settings.claim_lease)
         session.commit()
         return claims
-    statuses, to_send = _hold(session, claims, settings, now)
+    # Claimed straight with the attempt lease: nothing waits in a queue in between.
+    held = repository.claim_and_hold(session, ids, now, _attempt_lease_until(settings, now, len(ids)))
+    statuses, to_send = _prepared(session, held, now)
     session.commit()
     _send(session, to_send, statuses, settings, resolver, clock)
     return []
 
 
+def _attempt_lease_until(settings: OutboundSettings, now: datetime, count: int) -> datetime:
+    # Covers every attempt of the batch timing out, so no claim expires while it waits its turn.
+    return now + settings.lease + timedelta(seconds=settings.timeout_seconds) * max(0, count - 1)
+
+
 def _hold(
     session: Session, claims: Sequence[Claim], settings: OutboundSettings, now: datetime
 ) -> tuple[dict[Claim, DeliveryStatus | None], list[delivery.Prepared]]:
-    timeout = timedelta(seconds=settings.timeout_seconds)
-    lease_until = now + settings.lease + timeout * max(0, len(claims) - 1)
-    held = repository.renew_claims(session, claims, now, lease_until)
+    held = repository.renew_claims(session, claims, now, _attempt_lease_until(settings, now, len(claims)))
+    return _prepared(session, held, now)
+
+
+def _prepared(
+    session: Session, held: Sequence[repository.Held], now: datetime
+) -> tuple[dict[Claim, DeliveryStatus | None], list[delivery.Prepared]]:
     statuses: dict[Claim, DeliveryStatus | None] = {}
     to_send = []
     for item in delivery.prepare(session, held, now):
@@ -139,13 +150,15 @@ def _send(
     clock: Clock,
 ) -> None:
     options = settings.send_options(resolver)
+    sent = []
     for item in to_send:
         assert item.request is not None
         started_at = clock()
-        result = send_once(item.request, options)
-        statuses[item.held.claim] = delivery.record_attempt(
-            session, item.held, result, started_at=started_at, now=clock()
-        )
+        sent.append(delivery.Sent(item.held, send_once(item.request, options), started_at))
+    if sent:
+        # One transaction records the whole batch; a crash before it commits only means
+        # the batch is sent again after its lease (at least once, same webhook-id).
+        statuses.update(delivery.record_attempts(session, sent, now=clock()))
         session.commit()
 
 

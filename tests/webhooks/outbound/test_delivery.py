@@ -254,3 +254,51 @@ def test_dispatch_and_deliver_sends_few_inline_and_hands_back_the_rest(db_sessio
         runner.deliver(db_session, handed_back, settings, loopback, clock) == [DeliveryStatus.SUCCEEDED] * 2
     )
     assert {r.headers["webhook-id"] for r, _ in receiver.log[2:]} == {second.id}
+
+
+def test_record_attempts_batch_with_one_lost_claim_writes_only_current_claims(db_session, clock, settings):
+    agency = create_agency(db_session)
+    create_endpoint(db_session, agency, "http://127.0.0.1:1/hook")
+    for _ in range(3):
+        create_event(db_session, agency)
+    db_session.commit()
+    claims = runner.dispatch_and_claim(db_session, settings, clock)
+    now = clock()
+    held = repository.renew_claims(db_session, claims, now, now + timedelta(seconds=30))
+    db_session.commit()
+    # Another worker took the middle delivery over (its token moved on) before the batch was recorded.
+    db_session.execute(
+        WebhookDelivery.__table__.update()
+        .where(WebhookDelivery.id == held[1].claim.delivery_id)
+        .values(claim_token=WebhookDelivery.claim_token + 1)
+    )
+    from webhooks.outbound.sender import AttemptOutcome, AttemptResult
+
+    ok = AttemptResult(AttemptOutcome.SUCCEEDED, 2, status_code=200)
+    failed = AttemptResult(AttemptOutcome.FAILED, 3, status_code=500)
+    sent = [
+        delivery.Sent(held[0], ok, now),
+        delivery.Sent(held[1], ok, now),
+        delivery.Sent(held[2], failed, now),
+    ]
+    statuses = delivery.record_attempts(db_session, sent, now, random.Random(5))
+    db_session.commit()
+
+    assert statuses == {
+        held[0].claim: DeliveryStatus.SUCCEEDED,
+        held[1].claim: None,
+        held[2].claim: DeliveryStatus.PENDING,
+    }
+    rows = deliveries(db_session)
+    assert [row.status for row in rows] == [
+        DeliveryStatus.SUCCEEDED,
+        DeliveryStatus.IN_FLIGHT,
+        DeliveryStatus.PENDING,
+    ]
+    assert [row.attempt_count for row in rows] == [1, 0, 1]
+    assert rows[0].finished_at == now and rows[0].lease_expires_at is None
+    assert rows[1].lease_expires_at is not None  # still the new holder's
+    assert rows[2].failed_attempts == 1 and rows[2].finished_at is None
+    assert now + timedelta(seconds=4) <= rows[2].next_attempt_at <= now + timedelta(seconds=6)
+    # Every attempt is logged, the one whose claim was lost included: it did happen.
+    assert db_session.scalar(select(func.count()).select_from(WebhookAttempt)) == 3
