@@ -6,6 +6,7 @@ from flask import current_app
 from sqlalchemy.orm import Session
 
 from . import repository
+from .apikey_cache import get_cache
 from .apikeys import NewKey, generate_key
 from .audit import record_audit
 from .db import utcnow
@@ -65,7 +66,7 @@ def create_api_key(session: Session, agency_code: str, *, mode: str, label: str,
 
 
 def revoke_api_key(session: Session, key_id: str, *, actor: str) -> ApiKey:
-    """Revoke a key (by its id or the whole key); it stops working at once."""
+    """Revoke a key (by its id or the whole key): at once in this process, within seconds in others."""
     if key_id.startswith("fg_"):
         key_id = key_id.split("_")[2] if key_id.count("_") >= 3 else key_id
     key = repository.get_api_key(session, key_id)
@@ -73,6 +74,7 @@ def revoke_api_key(session: Session, key_id: str, *, actor: str) -> ApiKey:
         raise NotFound(f"No API key {key_id!r}.")
     if key.revoked_at is None:
         key.revoked_at = utcnow()
+        get_cache().forget(key.key_id)  # other processes: within API_KEY_CACHE_SECONDS
         record_audit(session, actor=actor, action="api_key.revoked", entity_type="api_key", entity_id=key.key_id,
                      agency_id=key.agency_id)
     return key

@@ -11,7 +11,7 @@ from flask_babel import Babel, get_locale
 from flask_wtf import CSRFProtect
 from markupsafe import Markup
 
-from . import db, i18n, provider_registry, security
+from . import apikey_cache, db, i18n, provider_registry, security
 from .config import config_class, normalise
 from .error_handlers import FeegateApi, register_error_handlers
 
@@ -38,6 +38,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
 
     logging.basicConfig(level=app.config.get("LOG_LEVEL", "INFO"))
     db.init_app(app)
+    apikey_cache.init_app(app)
     provider_registry.init_app(app)
     security.init_app(app)
     csrf.init_app(app)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import hmac
+
 from flask import current_app, g, request
 
 from . import repository
-from .apikeys import parse_key, secret_matches
+from .apikey_cache import get_cache
+from .apikeys import hash_secret, parse_key
 from .db import get_session
 from .errors import Unauthorized
 from .models import Agency, ApiKey
@@ -20,13 +23,24 @@ def authenticate_request() -> ApiKey:
     # A test key on a live deployment (or the reverse) is refused like an unknown one.
     if parsed is None or parsed.mode != current_app.config["API_KEY_MODE"]:
         raise Unauthorized()
-    key = repository.get_api_key(get_session(), parsed.key_id)
-    if (
-        key is None
-        or key.revoked_at is not None
-        or not secret_matches(current_app.config["API_KEY_PEPPER"], parsed.secret, key.secret_hash)
-    ):
-        raise Unauthorized()
+    presented_hash = hash_secret(current_app.config["API_KEY_PEPPER"], parsed.secret)
+    cache = get_cache()
+    key = cache.get(parsed.key_id, presented_hash)
+    if key is None:
+        session = get_session()
+        key = repository.get_api_key(session, parsed.key_id)
+        if (
+            key is None
+            or key.revoked_at is not None
+            or not hmac.compare_digest(presented_hash, key.secret_hash)
+        ):
+            raise Unauthorized()
+        if cache.seconds > 0:
+            # Out of the session before other threads share them: a rollback in this request
+            # would otherwise expire them, leaving every later request a detached, unloaded key.
+            session.expunge(key.agency)
+            session.expunge(key)
+            cache.put(key, presented_hash)
     g.api_key = key
     return key
 

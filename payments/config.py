@@ -31,6 +31,9 @@ class Config:
     #: keyed-hash pepper for API keys; separate from SECRET_KEYS so link-key rotation keeps keys valid
     API_KEY_PEPPER = "dev-only-api-key-pepper"
     API_KEY_MODE = "test"  # prefix of keys this deployment issues and accepts: fg_test_ / fg_live_
+    #: how long a worker trusts a key it authenticated (0-10 s; 0 = every request looks it up):
+    #: a key revoked in another process keeps working at most this long (payments/apikey_cache.py)
+    API_KEY_CACHE_SECONDS = 10.0
     BASE_URL = "http://127.0.0.1:5000"
     MAX_CONTENT_LENGTH = 64 * 1024
     INVOICE_DEFAULT_TTL_SECONDS = 24 * 3600
