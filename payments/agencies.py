@@ -48,8 +48,15 @@ def create_agency(
     )
     session.add(agency)
     session.flush()
-    record_audit(session, actor=actor, action="agency.created", entity_type="agency", entity_id=code,
-                 agency_id=agency.id, detail={"origins": origins, "providers": providers})
+    record_audit(
+        session,
+        actor=actor,
+        action="agency.created",
+        entity_type="agency",
+        entity_id=code,
+        agency_id=agency.id,
+        detail={"origins": origins, "providers": providers},
+    )
     return agency
 
 
@@ -59,9 +66,18 @@ def create_api_key(session: Session, agency_code: str, *, mode: str, label: str,
     if agency is None:
         raise NotFound(f"No agency {agency_code!r}.")
     new = generate_key(mode, current_app.config["API_KEY_PEPPER"])
-    session.add(ApiKey(agency_id=agency.id, key_id=new.key_id, secret_hash=new.secret_hash, mode=mode, label=label))
-    record_audit(session, actor=actor, action="api_key.created", entity_type="api_key", entity_id=new.key_id,
-                 agency_id=agency.id, detail={"mode": mode, "label": label})
+    session.add(
+        ApiKey(agency_id=agency.id, key_id=new.key_id, secret_hash=new.secret_hash, mode=mode, label=label)
+    )
+    record_audit(
+        session,
+        actor=actor,
+        action="api_key.created",
+        entity_type="api_key",
+        entity_id=new.key_id,
+        agency_id=agency.id,
+        detail={"mode": mode, "label": label},
+    )
     return new
 
 
@@ -75,6 +91,12 @@ def revoke_api_key(session: Session, key_id: str, *, actor: str) -> ApiKey:
     if key.revoked_at is None:
         key.revoked_at = utcnow()
         get_cache().forget(key.key_id)  # other processes: within API_KEY_CACHE_SECONDS
-        record_audit(session, actor=actor, action="api_key.revoked", entity_type="api_key", entity_id=key.key_id,
-                     agency_id=key.agency_id)
+        record_audit(
+            session,
+            actor=actor,
+            action="api_key.revoked",
+            entity_type="api_key",
+            entity_id=key.key_id,
+            agency_id=key.agency_id,
+        )
     return key

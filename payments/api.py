@@ -16,7 +16,13 @@ from .auth import authenticate_request, current_actor, current_agency
 from .db import get_session
 from .error_handlers import ProblemSchema
 from .errors import PROBLEM_JSON
-from .schemas import CreateInvoice, InvoiceCreateSchema, InvoiceListQuerySchema, InvoicePageSchema, InvoiceSchema
+from .schemas import (
+    CreateInvoice,
+    InvoiceCreateSchema,
+    InvoiceListQuerySchema,
+    InvoicePageSchema,
+    InvoiceSchema,
+)
 
 blp = Blueprint(
     "invoices",
@@ -32,6 +38,7 @@ blp = Blueprint(
 @blp.before_request
 def _authenticate() -> None:
     authenticate_request()
+
 
 _IDEMPOTENCY_DOC = {
     "parameters": [
@@ -93,9 +100,21 @@ class Invoices(MethodView):
     @blp.arguments(_CREATE_SCHEMA)
     @blp.response(201, InvoiceSchema)
     @blp.doc(**_IDEMPOTENCY_DOC)
-    @blp.alt_response(400, schema=ProblemSchema, content_type=PROBLEM_JSON, description="Malformed JSON or Idempotency-Key")
-    @blp.alt_response(409, schema=ProblemSchema, content_type=PROBLEM_JSON, description="A request with this Idempotency-Key is in progress")
-    @blp.alt_response(422, schema=ProblemSchema, content_type=PROBLEM_JSON, description="Validation failed, or the Idempotency-Key was used with another body")
+    @blp.alt_response(
+        400, schema=ProblemSchema, content_type=PROBLEM_JSON, description="Malformed JSON or Idempotency-Key"
+    )
+    @blp.alt_response(
+        409,
+        schema=ProblemSchema,
+        content_type=PROBLEM_JSON,
+        description="A request with this Idempotency-Key is in progress",
+    )
+    @blp.alt_response(
+        422,
+        schema=ProblemSchema,
+        content_type=PROBLEM_JSON,
+        description="Validation failed, or the Idempotency-Key was used with another body",
+    )
     def post(self, command: CreateInvoice) -> Response:
         """Create a fee invoice and its checkout link."""
 
@@ -119,7 +138,9 @@ class InvoiceById(MethodView):
     """One invoice."""
 
     @blp.response(200, InvoiceSchema)
-    @blp.alt_response(404, schema=ProblemSchema, content_type=PROBLEM_JSON, description="No such invoice for this agency")
+    @blp.alt_response(
+        404, schema=ProblemSchema, content_type=PROBLEM_JSON, description="No such invoice for this agency"
+    )
     def get(self, invoice_id: str) -> Any:
         """Read an invoice; its status is the truth about payment."""
         return service.get_invoice(get_session(), current_agency(), invoice_id)
@@ -131,13 +152,19 @@ class InvoiceCancel(MethodView):
 
     @blp.response(200, InvoiceSchema)
     @blp.doc(**_IDEMPOTENCY_DOC)
-    @blp.alt_response(404, schema=ProblemSchema, content_type=PROBLEM_JSON, description="No such invoice for this agency")
-    @blp.alt_response(409, schema=ProblemSchema, content_type=PROBLEM_JSON, description="The invoice is paid or expired")
+    @blp.alt_response(
+        404, schema=ProblemSchema, content_type=PROBLEM_JSON, description="No such invoice for this agency"
+    )
+    @blp.alt_response(
+        409, schema=ProblemSchema, content_type=PROBLEM_JSON, description="The invoice is paid or expired"
+    )
     def post(self, invoice_id: str) -> Response:
         """Cancel an open invoice (cancelling a cancelled one is a no-op); paid ones answer 409."""
 
         def work() -> tuple[int, dict[str, Any], str | None]:
-            invoice = service.cancel_invoice(get_session(), current_agency(), invoice_id, actor=current_actor())
+            invoice = service.cancel_invoice(
+                get_session(), current_agency(), invoice_id, actor=current_actor()
+            )
             return 200, service.invoice_data(invoice), None
 
         return run_idempotent(work)

@@ -106,8 +106,14 @@ def create_attempt(
     )
     session.add(payment)
     session.flush()
-    record_change(session, payment, "payment.created", actor=actor, data=payment_data(payment, invoice),
-                  detail={"provider": provider_code, "invoice": invoice.public_id})
+    record_change(
+        session,
+        payment,
+        "payment.created",
+        actor=actor,
+        data=payment_data(payment, invoice),
+        detail={"provider": provider_code, "invoice": invoice.public_id},
+    )
     return payment
 
 
@@ -145,12 +151,24 @@ def launch_attempt(
         started = adapter.start_payment(request)
     except ProviderUnavailable as exc:
         # We cannot know whether the provider created it: unknown, and mop-up will ask.
-        transition(session, payment, PaymentStatus.UNKNOWN, actor=actor, event_data=event_data,
-                   detail={"error": exc.message[:200]})
+        transition(
+            session,
+            payment,
+            PaymentStatus.UNKNOWN,
+            actor=actor,
+            event_data=event_data,
+            detail={"error": exc.message[:200]},
+        )
         return payment
     except ProviderRejected as exc:
-        transition(session, payment, PaymentStatus.FAILED, actor=actor, event_data=event_data,
-                   detail={"error": exc.message[:200]})
+        transition(
+            session,
+            payment,
+            PaymentStatus.FAILED,
+            actor=actor,
+            event_data=event_data,
+            detail={"error": exc.message[:200]},
+        )
         return payment
     transition(
         session,
@@ -196,8 +214,14 @@ def apply_provider_event(
     actor = f"provider:{provider_code}"
     event_data = lambda: payment_data(payment, invoice)  # noqa: E731
     if event.amount != payment.amount or event.currency != payment.currency:
-        flag_for_review(session, payment, "amount_mismatch", actor=actor, event_data=event_data,
-                        detail={"expected": payment.amount, "received": event.amount, "currency": event.currency})
+        flag_for_review(
+            session,
+            payment,
+            "amount_mismatch",
+            actor=actor,
+            event_data=event_data,
+            detail={"expected": payment.amount, "received": event.amount, "currency": event.currency},
+        )
         return Applied.AMOUNT_MISMATCH
     if event.outcome is Outcome.SUCCEEDED:
         return _apply_success(session, payment, invoice, event, actor)
@@ -220,34 +244,65 @@ def _apply_success(
     values = {"provider_ref": event.provider_ref or payment.provider_ref}
     try:
         with session.begin_nested():
-            moved = transition(session, payment, PaymentStatus.SUCCEEDED, actor=actor,
-                               event_data=event_data, values=values)
+            moved = transition(
+                session, payment, PaymentStatus.SUCCEEDED, actor=actor, event_data=event_data, values=values
+            )
     except IntegrityError:
         # Another attempt of this invoice succeeded first (the partial unique index said so):
         # the citizen paid twice. Record it as a duplicate that needs a refund.
         session.refresh(payment)
-        if transition(session, payment, PaymentStatus.SUCCEEDED_DUPLICATE, actor=actor,
-                      event_data=event_data, values=values):
-            flag_for_review(session, payment, "refund_required", actor=actor, event_data=event_data,
-                            detail={"why": "invoice already paid by another attempt"})
+        if transition(
+            session,
+            payment,
+            PaymentStatus.SUCCEEDED_DUPLICATE,
+            actor=actor,
+            event_data=event_data,
+            values=values,
+        ):
+            flag_for_review(
+                session,
+                payment,
+                "refund_required",
+                actor=actor,
+                event_data=event_data,
+                detail={"why": "invoice already paid by another attempt"},
+            )
             return Applied.FLAGGED
         moved = False
     if moved:
-        paid = transition(session, invoice, InvoiceStatus.PAID, actor=actor,
-                          event_data=lambda: _invoice_data(invoice), values={"paid_at": utcnow()})
+        paid = transition(
+            session,
+            invoice,
+            InvoiceStatus.PAID,
+            actor=actor,
+            event_data=lambda: _invoice_data(invoice),
+            values={"paid_at": utcnow()},
+        )
         if paid:
             return Applied.APPLIED
         session.refresh(invoice)
-        flag_for_review(session, payment, "refund_required", actor=actor, event_data=event_data,
-                        detail={"why": f"paid after the invoice was {invoice.status.value}"})
+        flag_for_review(
+            session,
+            payment,
+            "refund_required",
+            actor=actor,
+            event_data=event_data,
+            detail={"why": f"paid after the invoice was {invoice.status.value}"},
+        )
         return Applied.FLAGGED
     session.refresh(payment)
     if payment.status in (PaymentStatus.SUCCEEDED, PaymentStatus.SUCCEEDED_DUPLICATE):
         return Applied.DUPLICATE
     if is_terminal(payment.status):
         # The provider took the money after we closed the attempt: never drop it silently.
-        flag_for_review(session, payment, "late_success", actor=actor, event_data=event_data,
-                        detail={"status": payment.status.value})
+        flag_for_review(
+            session,
+            payment,
+            "late_success",
+            actor=actor,
+            event_data=event_data,
+            detail={"status": payment.status.value},
+        )
         return Applied.FLAGGED
     return Applied.IGNORED
 

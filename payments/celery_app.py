@@ -138,7 +138,9 @@ def init_celery(app: Flask) -> Celery:
     settings = default_celery_config(str(INSTANCE_DIR), app.config)
     settings.update(app.config.get("CELERY", {}))
     if str(settings["broker_url"]).startswith("sqla+sqlite:///"):
-        Path(str(settings["broker_url"]).removeprefix("sqla+sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        Path(str(settings["broker_url"]).removeprefix("sqla+sqlite:///")).parent.mkdir(
+            parents=True, exist_ok=True
+        )
     celery_app = Celery(app.import_name, task_cls=FlaskTask)
     celery_app.config_from_object(settings)
     celery_app.set_default()

@@ -72,20 +72,44 @@ agencies_group = AppGroup("agencies", help="Agencies (tenants).")
 @agencies_group.command("create")
 @click.option("--code", required=True)
 @click.option("--name", required=True)
-@click.option("--return-origin", "return_origins", multiple=True, required=True,
-              help="Allowed return-URL origin, e.g. https://dichvucong.example.gov.vn (repeatable).")
+@click.option(
+    "--return-origin",
+    "return_origins",
+    multiple=True,
+    required=True,
+    help="Allowed return-URL origin, e.g. https://dichvucong.example.gov.vn (repeatable).",
+)
 @click.option("--treasury-account", required=True, help="State Treasury collection account number.")
 @click.option("--treasury-code", required=True, help="Treasury office code (ma_kbnn).")
-@click.option("--provider", "providers", multiple=True, default=["sandbox"], show_default=True,
-              help="Enabled provider code (repeatable).")
-def agencies_create(code: str, name: str, return_origins: tuple[str, ...], treasury_account: str,
-                    treasury_code: str, providers: tuple[str, ...]) -> None:
+@click.option(
+    "--provider",
+    "providers",
+    multiple=True,
+    default=["sandbox"],
+    show_default=True,
+    help="Enabled provider code (repeatable).",
+)
+def agencies_create(
+    code: str,
+    name: str,
+    return_origins: tuple[str, ...],
+    treasury_account: str,
+    treasury_code: str,
+    providers: tuple[str, ...],
+) -> None:
     """Register an agency."""
     session = get_session()
     try:
-        agency = agencies.create_agency(session, code=code, name=name, treasury_account=treasury_account,
-                                        treasury_code=treasury_code, return_origins=list(return_origins),
-                                        providers=list(providers), actor=cli_actor())
+        agency = agencies.create_agency(
+            session,
+            code=code,
+            name=name,
+            treasury_account=treasury_account,
+            treasury_code=treasury_code,
+            return_origins=list(return_origins),
+            providers=list(providers),
+            actor=cli_actor(),
+        )
     except FeegateError as exc:
         _fail(exc)
     session.commit()
@@ -97,15 +121,24 @@ api_keys_group = AppGroup("api-keys", help="API keys for portal backends.")
 
 @api_keys_group.command("create")
 @click.option("--agency", "agency_code", required=True)
-@click.option("--mode", type=click.Choice(["test", "live"]), default=None,
-              help="Key environment (default: this deployment's).")
+@click.option(
+    "--mode",
+    type=click.Choice(["test", "live"]),
+    default=None,
+    help="Key environment (default: this deployment's).",
+)
 @click.option("--label", default="")
 def api_keys_create(agency_code: str, mode: str | None, label: str) -> None:
     """Issue a key; it is printed once, alone on the last line."""
     session = get_session()
     try:
-        new = agencies.create_api_key(session, agency_code, mode=mode or current_app.config["API_KEY_MODE"],
-                                      label=label, actor=cli_actor())
+        new = agencies.create_api_key(
+            session,
+            agency_code,
+            mode=mode or current_app.config["API_KEY_MODE"],
+            label=label,
+            actor=cli_actor(),
+        )
     except FeegateError as exc:
         _fail(exc)
     session.commit()

@@ -20,11 +20,18 @@ def seed(session: Session, *, base_url: str | None, actor: str) -> tuple[str, st
     base = base_url or current_app.config["BASE_URL"]
     if repository.get_agency_by_code(session, DEMO_CODE) is None:
         agencies.create_agency(
-            session, code=DEMO_CODE, name="Sở Tư pháp (demo)", treasury_account="3511.0.1234567",
-            treasury_code="0011", return_origins=[base], providers=["sandbox"], actor=actor,
+            session,
+            code=DEMO_CODE,
+            name="Sở Tư pháp (demo)",
+            treasury_account="3511.0.1234567",
+            treasury_code="0011",
+            return_origins=[base],
+            providers=["sandbox"],
+            actor=actor,
         )
-    key = agencies.create_api_key(session, DEMO_CODE, mode=current_app.config["API_KEY_MODE"],
-                                  label="demo", actor=actor)
+    key = agencies.create_api_key(
+        session, DEMO_CODE, mode=current_app.config["API_KEY_MODE"], label="demo", actor=actor
+    )
     agency = repository.get_agency_by_code(session, DEMO_CODE)
     assert agency is not None
     invoice = service.create_invoice(

@@ -66,7 +66,9 @@ def handle_http_exception(error: HTTPException) -> Response | tuple[str, int]:
     errors: list[dict[str, str]] = []
     if messages:
         # webargs keys messages by location ("json", "query"); the field path is what matters.
-        inner = messages.get("json", messages.get("query", messages)) if isinstance(messages, dict) else messages
+        inner = (
+            messages.get("json", messages.get("query", messages)) if isinstance(messages, dict) else messages
+        )
         errors = _field_errors(inner)
         if status == 400 or any(e["message"] == "Invalid JSON body." for e in errors):
             status, slug, errors = 400, "malformed-request", []

@@ -13,7 +13,10 @@ PROBLEM_JSON = "application/problem+json"
 #: slug -> (title, what the client should do); served at /api/v1/problems/<slug>
 PROBLEMS: dict[str, tuple[str, str]] = {
     "validation-error": ("Validation failed", "Correct the fields listed in `errors` and send again."),
-    "malformed-request": ("Malformed request", "Send a UTF-8 JSON object with Content-Type application/json."),
+    "malformed-request": (
+        "Malformed request",
+        "Send a UTF-8 JSON object with Content-Type application/json.",
+    ),
     "unauthorized": ("Unauthorized", "Send a valid, unrevoked API key as `Authorization: Bearer <key>`."),
     "not-found": ("Not found", "The resource does not exist or belongs to another agency."),
     "method-not-allowed": ("Method not allowed", "See the OpenAPI document for the allowed methods."),
@@ -75,7 +78,9 @@ class FeegateError(Exception):
         return problem(self.status, self.slug, self.detail, self.errors)
 
 
-def problem(status: int, slug: str, detail: str, errors: list[dict[str, str]] | None = None) -> dict[str, Any]:
+def problem(
+    status: int, slug: str, detail: str, errors: list[dict[str, str]] | None = None
+) -> dict[str, Any]:
     """Build a problem+json body."""
     body: dict[str, Any] = {
         "type": f"/api/v1/problems/{slug}",

@@ -42,7 +42,9 @@ def validate_key(raw: str | None) -> str | None:
     if raw is None:
         return None
     if not _VALID_KEY.match(raw):
-        raise InvalidIdempotencyKey("Idempotency-Key must be 1-255 printable ASCII characters without spaces.")
+        raise InvalidIdempotencyKey(
+            "Idempotency-Key must be 1-255 printable ASCII characters without spaces."
+        )
     return raw
 
 
@@ -58,8 +60,14 @@ def claim(session: Session, agency_id: int, key: str, fp: str) -> int | StoredRe
     row_id = insert_ignore(
         session,
         IdempotencyKey,
-        {"agency_id": agency_id, "key": key, "fingerprint": fp, "locked_at": now, "finished": False,
-         "created_at": now},
+        {
+            "agency_id": agency_id,
+            "key": key,
+            "fingerprint": fp,
+            "locked_at": now,
+            "finished": False,
+            "created_at": now,
+        },
     )
     if row_id is not None:
         return row_id
@@ -91,14 +99,21 @@ def finish(session: Session, row_id: int, response: StoredResponse) -> None:
     session.execute(
         update(IdempotencyKey)
         .where(IdempotencyKey.id == row_id)
-        .values(finished=True, locked_at=None, response_status=response.status,
-                response_body=response.body, response_location=response.location)
+        .values(
+            finished=True,
+            locked_at=None,
+            response_status=response.status,
+            response_body=response.body,
+            response_location=response.location,
+        )
     )
 
 
 def release(session: Session, row_id: int) -> None:
     """Forget the key after a failed request, so that a corrected retry can use it."""
-    session.execute(delete(IdempotencyKey).where(IdempotencyKey.id == row_id, IdempotencyKey.finished.is_(False)))
+    session.execute(
+        delete(IdempotencyKey).where(IdempotencyKey.id == row_id, IdempotencyKey.finished.is_(False))
+    )
 
 
 def reap(session: Session) -> int:

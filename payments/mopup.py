@@ -98,8 +98,14 @@ def mark_unknown(session: Session, attempt: StaleAttempt) -> bool:
     """Move a pending attempt whose status query went unanswered to ``unknown``."""
     payment = session.get_one(Payment, attempt.payment_id)
     invoice = repository.get_invoice_by_id(session, payment.invoice_id)
-    return transition(session, payment, PaymentStatus.UNKNOWN, actor=ACTOR,
-                      event_data=lambda: payment_data(payment, invoice), detail={"why": "status query unanswered"})
+    return transition(
+        session,
+        payment,
+        PaymentStatus.UNKNOWN,
+        actor=ACTOR,
+        event_data=lambda: payment_data(payment, invoice),
+        detail={"why": "status query unanswered"},
+    )
 
 
 def apply_answer(session: Session, attempt: StaleAttempt, event: ProviderEvent, *, now: datetime) -> str:

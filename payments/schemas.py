@@ -89,7 +89,9 @@ class PayerSchema(StrictSchema):
     """Who pays; every field optional."""
 
     name = Text(validate=validate.Length(1, 255))
-    id_number = Text(validate=validate.Regexp(r"^[0-9A-Za-z]{6,20}$", error="Must be 6-20 letters or digits."))
+    id_number = Text(
+        validate=validate.Regexp(r"^[0-9A-Za-z]{6,20}$", error="Must be 6-20 letters or digits.")
+    )
     phone = Text(validate=validate.Regexp(r"^\+?[0-9 ]{8,20}$", error="Must be a phone number."))
     email = fields.Email(validate=validate.Length(max=255))
 
@@ -97,7 +99,9 @@ class PayerSchema(StrictSchema):
 class InvoiceCreateSchema(StrictSchema):
     """``POST /api/v1/invoices`` body."""
 
-    reference = Text(required=True, validate=validate.Length(1, 64), metadata={"example": "H40.99-200212-0001"})
+    reference = Text(
+        required=True, validate=validate.Length(1, 64), metadata={"example": "H40.99-200212-0001"}
+    )
     description = Text(required=True, validate=validate.Length(1, 255))
     items = fields.List(fields.Nested(ItemCreateSchema), required=True, validate=validate.Length(1, 50))
     return_url = Text(required=True, validate=validate.Length(1, 2048))
@@ -109,7 +113,9 @@ class InvoiceCreateSchema(StrictSchema):
         load_default=dict,
         validate=validate.Length(max=20, error="At most 20 keys."),
     )
-    expires_at = fields.AwareDateTime(load_default=None, metadata={"description": "Default 24 h, at most 30 days"})
+    expires_at = fields.AwareDateTime(
+        load_default=None, metadata={"description": "Default 24 h, at most 30 days"}
+    )
 
     @validates_schema
     def _total_in_range(self, data: dict[str, Any], **_: Any) -> None:

@@ -51,7 +51,9 @@ def create_invoice_with_data(
     if not return_url_allowed(command.return_url, agency.return_origins):
         raise ValidationFailed.field("return_url", "Must be on one of the agency's registered origins.")
     now = utcnow()
-    expires_at = command.expires_at or now + timedelta(seconds=current_app.config["INVOICE_DEFAULT_TTL_SECONDS"])
+    expires_at = command.expires_at or now + timedelta(
+        seconds=current_app.config["INVOICE_DEFAULT_TTL_SECONDS"]
+    )
     _check_expiry(expires_at, now)
     invoice = Invoice(
         public_id=new_public_id("inv"),
@@ -86,8 +88,14 @@ def create_invoice_with_data(
     repository.insert_new_invoice(session, invoice)
     # Dumped once: the event carries exactly what the API answers.
     data = invoice_data(invoice)
-    record_change(session, invoice, "invoice.created", actor=actor, data=data,
-                  detail={"total": invoice.total, "reference": invoice.reference})
+    record_change(
+        session,
+        invoice,
+        "invoice.created",
+        actor=actor,
+        data=data,
+        detail={"total": invoice.total, "reference": invoice.reference},
+    )
     session.flush()
     return CreatedInvoice(invoice, data)
 
@@ -154,7 +162,9 @@ def _decode_cursor(cursor: str) -> int:
 def cancel_invoice(session: Session, agency: Agency, public_id: str, *, actor: str) -> Invoice:
     """Cancel an open invoice (idempotently); a paid or expired one is a conflict."""
     invoice = get_invoice(session, agency, public_id)
-    if transition(session, invoice, InvoiceStatus.CANCELLED, actor=actor, event_data=lambda: invoice_data(invoice)):
+    if transition(
+        session, invoice, InvoiceStatus.CANCELLED, actor=actor, event_data=lambda: invoice_data(invoice)
+    ):
         _close_unstarted_payments(session, invoice, PaymentStatus.CANCELLED, actor=actor)
         return invoice
     session.refresh(invoice)
@@ -169,7 +179,11 @@ def expire_invoices(session: Session, *, now: datetime | None = None, limit: int
     expired = 0
     for invoice in repository.list_expirable_invoices(session, now, limit):
         if transition(
-            session, invoice, InvoiceStatus.EXPIRED, actor="system:expiry", event_data=partial(invoice_data, invoice)
+            session,
+            invoice,
+            InvoiceStatus.EXPIRED,
+            actor="system:expiry",
+            event_data=partial(invoice_data, invoice),
         ):
             _close_unstarted_payments(session, invoice, PaymentStatus.EXPIRED, actor="system:expiry")
             expired += 1

@@ -67,8 +67,14 @@ def transition(
     for key, value in changes.items():
         set_committed_value(entity, key, value)
     kind = "invoice" if isinstance(entity, Invoice) else "payment"
-    record_change(session, entity, f"{kind}.{to.value}", actor=actor, data=event_data(),
-                  detail={"from": from_status.value, "to": to.value, **(detail or {})})
+    record_change(
+        session,
+        entity,
+        f"{kind}.{to.value}",
+        actor=actor,
+        data=event_data(),
+        detail={"from": from_status.value, "to": to.value, **(detail or {})},
+    )
     return True
 
 
@@ -77,10 +83,23 @@ def record_change(
 ) -> None:
     """Write the audit entry and the outbox event of one change, in the caller's transaction."""
     kind = "invoice" if isinstance(entity, Invoice) else "payment"
-    record_audit(session, actor=actor, action=action, entity_type=kind, entity_id=entity.public_id,
-                 agency_id=entity.agency_id, detail=detail)
-    record_event(session, agency_id=entity.agency_id, event_type=action, aggregate_type=kind,
-                 aggregate_id=entity.public_id, data=data)
+    record_audit(
+        session,
+        actor=actor,
+        action=action,
+        entity_type=kind,
+        entity_id=entity.public_id,
+        agency_id=entity.agency_id,
+        detail=detail,
+    )
+    record_event(
+        session,
+        agency_id=entity.agency_id,
+        event_type=action,
+        aggregate_type=kind,
+        aggregate_id=entity.public_id,
+        data=data,
+    )
 
 
 def flag_for_review(
@@ -99,13 +118,21 @@ def flag_for_review(
     """
     result = session.execute(
         update(Payment)
-        .where(Payment.id == payment.id, or_(Payment.review_reason.is_(None), Payment.review_reason != reason))
+        .where(
+            Payment.id == payment.id, or_(Payment.review_reason.is_(None), Payment.review_reason != reason)
+        )
         .values(review_reason=reason, updated_at=utcnow())
         .execution_options(synchronize_session=False)
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
         return False
     set_committed_value(payment, "review_reason", reason)
-    record_change(session, payment, "payment.needs_review", actor=actor, data=event_data(),
-                  detail={"reason": reason, **(detail or {})})
+    record_change(
+        session,
+        payment,
+        "payment.needs_review",
+        actor=actor,
+        data=event_data(),
+        detail={"reason": reason, **(detail or {})},
+    )
     return True

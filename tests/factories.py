@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import re
-from html import unescape
 from dataclasses import dataclass
+from html import unescape
 from typing import Any
 
 from flask import Flask
@@ -37,8 +37,14 @@ def create_agency_with_key(
     with app.app_context():
         session = get_session()
         agencies.create_agency(
-            session, code=code, name=f"Agency {code}", treasury_account="3511.0.1049123", treasury_code="0111",
-            return_origins=[origin], providers=list(providers), actor="test",
+            session,
+            code=code,
+            name=f"Agency {code}",
+            treasury_account="3511.0.1049123",
+            treasury_code="0111",
+            return_origins=[origin],
+            providers=list(providers),
+            actor="test",
         )
         key = agencies.create_api_key(session, code, mode="test", label="tests", actor="test")
         session.commit()
@@ -51,10 +57,20 @@ def invoice_body(**overrides: Any) -> dict[str, Any]:
         "reference": "H40.99-200212-0001",
         "description": "Cấp phiếu lý lịch tư pháp",
         "items": [
-            {"fee_code": "LLTP", "description": "Lệ phí cấp phiếu", "amount": 1_200_000,
-             "chapter_code": "418", "sub_item_code": "2665"},
-            {"fee_code": "PHI", "description": "Phí dịch vụ", "amount": 50_000,
-             "chapter_code": "418", "sub_item_code": "2651"},
+            {
+                "fee_code": "LLTP",
+                "description": "Lệ phí cấp phiếu",
+                "amount": 1_200_000,
+                "chapter_code": "418",
+                "sub_item_code": "2665",
+            },
+            {
+                "fee_code": "PHI",
+                "description": "Phí dịch vụ",
+                "amount": 50_000,
+                "chapter_code": "418",
+                "sub_item_code": "2651",
+            },
         ],
         "return_url": f"{PORTAL}/thanh-toan/ket-qua",
         "payer": {"name": "Nguyễn Văn A", "phone": "0901234567"},

@@ -59,12 +59,21 @@ def handle_callback(
     )
     if inbox_id is None:
         # The same statement was recorded before (or is being, by a concurrent copy).
-        _store(session, provider_code, callback, outcome=Applied.DUPLICATE.value,
-               external_id=event.external_id, reference=event.reference)
+        _store(
+            session,
+            provider_code,
+            callback,
+            outcome=Applied.DUPLICATE.value,
+            external_id=event.external_id,
+            reference=event.reference,
+        )
         return Handled(Applied.DUPLICATE.value, adapter.answer_callback(CallbackResult.DUPLICATE))
 
     result = apply_provider_event(
-        session, event, provider_code=provider_code, merchant_ok=lambda p: _same_merchant(session, registry, adapter, p)
+        session,
+        event,
+        provider_code=provider_code,
+        merchant_ok=lambda p: _same_merchant(session, registry, adapter, p),
     )
     if result in (Applied.REJECTED, Applied.AMOUNT_MISMATCH):
         log.warning(
@@ -84,14 +93,17 @@ def handle_callback(
     return Handled(result.value, adapter.answer_callback(result.reply))
 
 
-def record_failure(session: Session, registry: ProviderRegistry, provider_code: str,
-                   callback: CallbackRequest, error: str) -> CallbackReply:
+def record_failure(
+    session: Session, registry: ProviderRegistry, provider_code: str, callback: CallbackRequest, error: str
+) -> CallbackReply:
     """Store a callback we could not process, and answer so that the provider retries."""
     _store(session, provider_code, callback, outcome="error", detail=error[:255])
     return _answer(registry, provider_code, CallbackResult.ERROR)
 
 
-def _same_merchant(session: Session, registry: ProviderRegistry, adapter: ProviderAdapter, payment: Payment) -> bool:
+def _same_merchant(
+    session: Session, registry: ProviderRegistry, adapter: ProviderAdapter, payment: Payment
+) -> bool:
     # The credentials that verified the callback must be the ones of the payment's own agency.
     agency_code = session.scalars(select(Agency.code).where(Agency.id == payment.agency_id)).one()
     return registry.for_agency(payment.provider_code, agency_code).merchant_id == adapter.merchant_id

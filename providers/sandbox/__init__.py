@@ -99,7 +99,7 @@ class SandboxAdapter:
                 currency=str(body["currency"]),
                 external_id=f"{body['transaction_id']}:{body['status']}",
                 merchant_id=self._merchant_id,
-                raw={k: v for k, v in body.items()},
+                raw=dict(body),
             )
         except BadSignature as exc:
             raise CallbackRejected(self.code, str(exc)) from None

@@ -22,8 +22,18 @@ from .signature import SIGNATURE_HEADER, BadSignature, sign_body, verify_params
 bp = Blueprint("sandbox_bank", __name__, url_prefix="/sandbox-bank", template_folder="templates")
 log = logging.getLogger(__name__)
 
-_PARAMS = ("merchant", "reference", "amount", "currency", "description", "return_url",
-           "callback_url", "expires", "lang", "sig")
+_PARAMS = (
+    "merchant",
+    "reference",
+    "amount",
+    "currency",
+    "description",
+    "return_url",
+    "callback_url",
+    "expires",
+    "lang",
+    "sig",
+)
 
 
 def _secret() -> str:
@@ -64,8 +74,11 @@ def decide() -> Response:
         },
         separators=(",", ":"),
     ).encode()
-    _deliver(params["callback_url"], body, {SIGNATURE_HEADER: sign_body(_secret(), body),
-                                            "Content-Type": "application/json"})
+    _deliver(
+        params["callback_url"],
+        body,
+        {SIGNATURE_HEADER: sign_body(_secret(), body), "Content-Type": "application/json"},
+    )
     return redirect(params["return_url"], code=303)
 
 
@@ -78,7 +91,9 @@ def _deliver(callback_url: str, body: bytes, headers: dict[str, str]) -> None:
             log.info("Sandbox bank callback answered %s", answer.status_code)
         return
     try:
-        reply = requests.post(callback_url, data=body, headers=headers, timeout=(3, 10), allow_redirects=False)
+        reply = requests.post(
+            callback_url, data=body, headers=headers, timeout=(3, 10), allow_redirects=False
+        )
         log.info("Sandbox bank callback answered %s", reply.status_code)
     except requests.RequestException as exc:
         # A real bank would retry later; the tester sees the return page say "pending".

@@ -42,22 +42,119 @@ def test_create_invoice_defaults_expiry_to_24_hours(client, agency):
     ("change", "field"),
     [
         ({"items": []}, "items"),
-        ({"items": [{"fee_code": "X", "description": "d", "amount": 0, "chapter_code": "418",
-                     "sub_item_code": "2665"}]}, "items.0.amount"),
-        ({"items": [{"fee_code": "X", "description": "d", "amount": -5, "chapter_code": "418",
-                     "sub_item_code": "2665"}]}, "items.0.amount"),
-        ({"items": [{"fee_code": "X", "description": "d", "amount": 10**12 + 1, "chapter_code": "418",
-                     "sub_item_code": "2665"}]}, "items.0.amount"),
-        ({"items": [{"fee_code": "X", "description": "d", "amount": 1.5, "chapter_code": "418",
-                     "sub_item_code": "2665"}]}, "items.0.amount"),
-        ({"items": [{"fee_code": "X", "description": "d", "amount": "100", "chapter_code": "418",
-                     "sub_item_code": "2665"}]}, "items.0.amount"),
-        ({"items": [{"fee_code": "X", "description": "d", "amount": True, "chapter_code": "418",
-                     "sub_item_code": "2665"}]}, "items.0.amount"),
-        ({"items": [{"fee_code": "X", "description": "d", "amount": 10**12, "chapter_code": "418",
-                     "sub_item_code": "2665"}] * 2}, "items"),
-        ({"items": [{"fee_code": "X", "description": "d", "amount": 5, "chapter_code": "41",
-                     "sub_item_code": "2665"}]}, "items.0.chapter_code"),
+        (
+            {
+                "items": [
+                    {
+                        "fee_code": "X",
+                        "description": "d",
+                        "amount": 0,
+                        "chapter_code": "418",
+                        "sub_item_code": "2665",
+                    }
+                ]
+            },
+            "items.0.amount",
+        ),
+        (
+            {
+                "items": [
+                    {
+                        "fee_code": "X",
+                        "description": "d",
+                        "amount": -5,
+                        "chapter_code": "418",
+                        "sub_item_code": "2665",
+                    }
+                ]
+            },
+            "items.0.amount",
+        ),
+        (
+            {
+                "items": [
+                    {
+                        "fee_code": "X",
+                        "description": "d",
+                        "amount": 10**12 + 1,
+                        "chapter_code": "418",
+                        "sub_item_code": "2665",
+                    }
+                ]
+            },
+            "items.0.amount",
+        ),
+        (
+            {
+                "items": [
+                    {
+                        "fee_code": "X",
+                        "description": "d",
+                        "amount": 1.5,
+                        "chapter_code": "418",
+                        "sub_item_code": "2665",
+                    }
+                ]
+            },
+            "items.0.amount",
+        ),
+        (
+            {
+                "items": [
+                    {
+                        "fee_code": "X",
+                        "description": "d",
+                        "amount": "100",
+                        "chapter_code": "418",
+                        "sub_item_code": "2665",
+                    }
+                ]
+            },
+            "items.0.amount",
+        ),
+        (
+            {
+                "items": [
+                    {
+                        "fee_code": "X",
+                        "description": "d",
+                        "amount": True,
+                        "chapter_code": "418",
+                        "sub_item_code": "2665",
+                    }
+                ]
+            },
+            "items.0.amount",
+        ),
+        (
+            {
+                "items": [
+                    {
+                        "fee_code": "X",
+                        "description": "d",
+                        "amount": 10**12,
+                        "chapter_code": "418",
+                        "sub_item_code": "2665",
+                    }
+                ]
+                * 2
+            },
+            "items",
+        ),
+        (
+            {
+                "items": [
+                    {
+                        "fee_code": "X",
+                        "description": "d",
+                        "amount": 5,
+                        "chapter_code": "41",
+                        "sub_item_code": "2665",
+                    }
+                ]
+            },
+            "items.0.chapter_code",
+        ),
         ({"total": 5}, "total"),
         ({"currency": "USD"}, "currency"),
         ({"reference": ""}, "reference"),
@@ -188,8 +285,12 @@ def test_api_live_key_on_test_deployment_is_401(client, agency):
         "/relative/path",
     ],
 )
-def test_create_invoice_return_url_off_registered_origins_is_422(client, agency, other_agency, session, return_url):
-    response = client.post("/api/v1/invoices", json=invoice_body(return_url=return_url), headers=agency.headers)
+def test_create_invoice_return_url_off_registered_origins_is_422(
+    client, agency, other_agency, session, return_url
+):
+    response = client.post(
+        "/api/v1/invoices", json=invoice_body(return_url=return_url), headers=agency.headers
+    )
 
     assert response.status_code == 422
     assert response.get_json()["errors"][0]["field"] == "return_url"
@@ -199,7 +300,9 @@ def test_create_invoice_return_url_off_registered_origins_is_422(client, agency,
 def test_create_invoice_return_url_on_registered_origin_is_kept_verbatim(client, agency):
     url = f"{PORTAL}:443/thanh-toan/ket-qua?hoso=H40"
 
-    data = client.post("/api/v1/invoices", json=invoice_body(return_url=url), headers=agency.headers).get_json()
+    data = client.post(
+        "/api/v1/invoices", json=invoice_body(return_url=url), headers=agency.headers
+    ).get_json()
 
     assert data["return_url"] == url
 
@@ -208,7 +311,10 @@ def test_get_invoice_of_another_agency_is_404(client, agency, other_agency):
     invoice = create_invoice(client, agency)
 
     assert client.get(f"/api/v1/invoices/{invoice['id']}", headers=other_agency.headers).status_code == 404
-    assert client.post(f"/api/v1/invoices/{invoice['id']}/cancel", headers=other_agency.headers).status_code == 404
+    assert (
+        client.post(f"/api/v1/invoices/{invoice['id']}/cancel", headers=other_agency.headers).status_code
+        == 404
+    )
     assert client.get(f"/api/v1/invoices/{invoice['id']}", headers=agency.headers).status_code == 200
 
 
@@ -223,8 +329,12 @@ def test_list_invoices_filters_and_paginates_with_cursor(client, agency, other_a
     create_invoice(client, other_agency, reference="H40-0")
 
     first = client.get("/api/v1/invoices?limit=2", headers=agency.headers).get_json()
-    second = client.get(f"/api/v1/invoices?limit=2&cursor={first['next_cursor']}", headers=agency.headers).get_json()
-    third = client.get(f"/api/v1/invoices?limit=2&cursor={second['next_cursor']}", headers=agency.headers).get_json()
+    second = client.get(
+        f"/api/v1/invoices?limit=2&cursor={first['next_cursor']}", headers=agency.headers
+    ).get_json()
+    third = client.get(
+        f"/api/v1/invoices?limit=2&cursor={second['next_cursor']}", headers=agency.headers
+    ).get_json()
     by_ref = client.get("/api/v1/invoices?reference=H40-0", headers=agency.headers).get_json()
 
     ids = [i["id"] for page in (first, second, third) for i in page["data"]]
@@ -239,13 +349,17 @@ def test_list_invoices_by_status_and_time(client, agency):
     client.post(f"/api/v1/invoices/{a['id']}/cancel", headers=agency.headers)
 
     cancelled = client.get("/api/v1/invoices?status=cancelled", headers=agency.headers).get_json()
-    future = client.get("/api/v1/invoices?created_from=2999-01-01T00:00:00Z", headers=agency.headers).get_json()
+    future = client.get(
+        "/api/v1/invoices?created_from=2999-01-01T00:00:00Z", headers=agency.headers
+    ).get_json()
 
     assert [i["id"] for i in cancelled["data"]] == [a["id"]]
     assert future["data"] == []
 
 
-@pytest.mark.parametrize("query", ["status=bogus", "limit=0", "limit=101", "cursor=%%%", "cursor=aTpYWA", "colour=red"])
+@pytest.mark.parametrize(
+    "query", ["status=bogus", "limit=0", "limit=101", "cursor=%%%", "cursor=aTpYWA", "colour=red"]
+)
 def test_list_invoices_bad_query_is_422(client, agency, query):
     response = client.get(f"/api/v1/invoices?{query}", headers=agency.headers)
 
@@ -275,7 +389,9 @@ def test_cancel_paid_invoice_is_409(client, agency, app):
 
     assert response.status_code == 409
     assert response.get_json()["type"] == "/api/v1/problems/invalid-transition"
-    assert client.get(f"/api/v1/invoices/{invoice['id']}", headers=agency.headers).get_json()["status"] == "paid"
+    assert (
+        client.get(f"/api/v1/invoices/{invoice['id']}", headers=agency.headers).get_json()["status"] == "paid"
+    )
 
 
 def test_unknown_api_route_and_method_are_problems(client, agency):

@@ -62,7 +62,9 @@ def test_citizen_flow_sandbox_decline_leaves_invoice_open(client, agency, sessio
     result = _pay_with_sandbox(client, invoice, "decline")
 
     assert result.status_code == 200
-    assert client.get(f"/api/v1/invoices/{invoice['id']}", headers=agency.headers).get_json()["status"] == "open"
+    assert (
+        client.get(f"/api/v1/invoices/{invoice['id']}", headers=agency.headers).get_json()["status"] == "open"
+    )
     assert session.scalars(select(Payment.status)).one().value == "failed"
     # The citizen can try again: the checkout still offers the providers.
     again = client.get(_path(invoice["payment_url"]))
@@ -96,8 +98,10 @@ def test_paid_invoice_checkout_shows_no_pay_button(client, agency):
 def test_return_page_ignores_outcome_in_query_string(client, agency, session):
     invoice = create_invoice(client, agency)
     html = client.get(_path(invoice["payment_url"])).get_data(as_text=True)
-    client.post(_path(invoice["payment_url"]),
-                data={"csrf_token": csrf_token(html), "provider": "sandbox", "nonce": "n1"})
+    client.post(
+        _path(invoice["payment_url"]),
+        data={"csrf_token": csrf_token(html), "provider": "sandbox", "nonce": "n1"},
+    )
     payment = session.scalars(select(Payment)).one()
     from payments.checkout_links import return_url_for
 
@@ -108,4 +112,9 @@ def test_return_page_ignores_outcome_in_query_string(client, agency, session):
 
     text = page.get_data(as_text=True)
     assert "Payment successful" not in text and "Thanh toán thành công" not in text
-    assert session.scalar(select(func.count()).select_from(AuditEntry).where(AuditEntry.action == "invoice.paid")) == 0
+    assert (
+        session.scalar(
+            select(func.count()).select_from(AuditEntry).where(AuditEntry.action == "invoice.paid")
+        )
+        == 0
+    )

@@ -14,8 +14,13 @@ from tests.factories import create_invoice
 
 
 def test_production_refuses_to_start_and_names_what_is_missing(monkeypatch):
-    names = ("FEEGATE_SECRET_KEYS", "FEEGATE_API_KEY_PEPPER", "FEEGATE_BASE_URL", "FEEGATE_DATABASE_URL",
-             "FEEGATE_CELERY_BROKER_URL")
+    names = (
+        "FEEGATE_SECRET_KEYS",
+        "FEEGATE_API_KEY_PEPPER",
+        "FEEGATE_BASE_URL",
+        "FEEGATE_DATABASE_URL",
+        "FEEGATE_CELERY_BROKER_URL",
+    )
     for name in names:
         monkeypatch.delenv(name, raising=False)
 
@@ -67,9 +72,22 @@ def test_payment_link_survives_secret_key_rotation(app_config, agency, client):
 def test_cli_creates_agency_and_key_that_works(app, client, session):
     runner = app.test_cli_runner()
 
-    made = runner.invoke(args=["agencies", "create", "--code", "DN-STP", "--name", "Sở Tư pháp Đà Nẵng",
-                               "--return-origin", "https://dichvucong.danang.gov.vn",
-                               "--treasury-account", "3511.0.1", "--treasury-code", "0511"])
+    made = runner.invoke(
+        args=[
+            "agencies",
+            "create",
+            "--code",
+            "DN-STP",
+            "--name",
+            "Sở Tư pháp Đà Nẵng",
+            "--return-origin",
+            "https://dichvucong.danang.gov.vn",
+            "--treasury-account",
+            "3511.0.1",
+            "--treasury-code",
+            "0511",
+        ]
+    )
     issued = runner.invoke(args=["api-keys", "create", "--agency", "DN-STP"])
 
     assert made.exit_code == 0, made.output
@@ -102,8 +120,19 @@ def test_cli_revoke_stops_the_key_at_once(app, client, agency):
 )
 def test_cli_agency_with_bad_origin_fails_clearly(app, args):
     result = app.test_cli_runner().invoke(
-        args=["agencies", "create", "--code", "X", "--name", "X", "--treasury-account", "1", "--treasury-code", "1",
-              *args]
+        args=[
+            "agencies",
+            "create",
+            "--code",
+            "X",
+            "--name",
+            "X",
+            "--treasury-account",
+            "1",
+            "--treasury-code",
+            "1",
+            *args,
+        ]
     )
 
     assert result.exit_code != 0
@@ -113,8 +142,22 @@ def test_cli_agency_with_bad_origin_fails_clearly(app, args):
 def test_cli_duplicate_agency_and_unknown_agency_fail_clearly(app, agency):
     runner = app.test_cli_runner()
 
-    dup = runner.invoke(args=["agencies", "create", "--code", agency.code, "--name", "X", "--return-origin",
-                              "https://a.example", "--treasury-account", "1", "--treasury-code", "1"])
+    dup = runner.invoke(
+        args=[
+            "agencies",
+            "create",
+            "--code",
+            agency.code,
+            "--name",
+            "X",
+            "--return-origin",
+            "https://a.example",
+            "--treasury-account",
+            "1",
+            "--treasury-code",
+            "1",
+        ]
+    )
     nokey = runner.invoke(args=["api-keys", "create", "--agency", "NOPE"])
 
     assert dup.exit_code != 0 and "exists" in dup.output

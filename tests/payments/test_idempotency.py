@@ -61,7 +61,9 @@ def test_key_order_of_json_fields_does_not_matter(client, agency, session):
 
 @pytest.mark.parametrize("key", ["", "key with spaces", "k" * 256, "ключ", "tab\tkey"])
 def test_invalid_key_is_400_and_writes_nothing(client, agency, session, key):
-    response = client.post("/api/v1/invoices", json=invoice_body(), headers={**agency.headers, "Idempotency-Key": key})
+    response = client.post(
+        "/api/v1/invoices", json=invoice_body(), headers={**agency.headers, "Idempotency-Key": key}
+    )
 
     assert response.status_code == 400
     assert response.get_json()["type"] == "/api/v1/problems/invalid-idempotency-key"
@@ -85,7 +87,9 @@ def test_keys_are_scoped_per_agency(client, agency, other_agency, session):
 def test_failed_request_releases_key_for_a_corrected_retry(client, agency, session):
     headers = {**agency.headers, "Idempotency-Key": "retry-me"}
 
-    bad = client.post("/api/v1/invoices", json=invoice_body(return_url="https://evil.example/"), headers=headers)
+    bad = client.post(
+        "/api/v1/invoices", json=invoice_body(return_url="https://evil.example/"), headers=headers
+    )
     good = client.post("/api/v1/invoices", json=invoice_body(), headers=headers)
 
     assert bad.status_code == 422 and good.status_code == 201
@@ -109,7 +113,9 @@ def test_request_in_progress_with_same_key_is_409_with_retry_after(client, agenc
         idempotency.claim(s, agency_id, "busy", fp)
         s.commit()
 
-    response = client.post("/api/v1/invoices", json=fp_body, headers={**agency.headers, "Idempotency-Key": "busy"})
+    response = client.post(
+        "/api/v1/invoices", json=fp_body, headers={**agency.headers, "Idempotency-Key": "busy"}
+    )
 
     assert response.status_code == 409
     assert int(response.headers["Retry-After"]) >= 1
@@ -131,7 +137,9 @@ def test_abandoned_key_is_taken_over_after_the_lock_expires(client, agency, app,
         idempotency.claim(s, agency_id, "crashed", fp)  # a request that died holding the key
         s.commit()
 
-    response = client.post("/api/v1/invoices", json=body, headers={**agency.headers, "Idempotency-Key": "crashed"})
+    response = client.post(
+        "/api/v1/invoices", json=body, headers={**agency.headers, "Idempotency-Key": "crashed"}
+    )
 
     assert response.status_code == 201
     assert _count(session, Invoice) == 1
@@ -169,12 +177,18 @@ def test_twenty_concurrent_requests_with_one_key_create_one_invoice(app, agency,
 
 def test_reaper_deletes_keys_past_retention_and_keeps_younger(client, agency, app, session):
     with freeze_time(timedelta(hours=-73)):
-        client.post("/api/v1/invoices", json=invoice_body(), headers={**agency.headers, "Idempotency-Key": "old"})
+        client.post(
+            "/api/v1/invoices", json=invoice_body(), headers={**agency.headers, "Idempotency-Key": "old"}
+        )
     with freeze_time(timedelta(hours=-23)):
-        young = client.post("/api/v1/invoices", json=invoice_body(), headers={**agency.headers, "Idempotency-Key": "young"})
+        young = client.post(
+            "/api/v1/invoices", json=invoice_body(), headers={**agency.headers, "Idempotency-Key": "young"}
+        )
 
     result = app.test_cli_runner().invoke(args=["payments", "reap-idempotency-keys"])
-    replay = client.post("/api/v1/invoices", json=invoice_body(), headers={**agency.headers, "Idempotency-Key": "young"})
+    replay = client.post(
+        "/api/v1/invoices", json=invoice_body(), headers={**agency.headers, "Idempotency-Key": "young"}
+    )
 
     assert "1 idempotency key(s) deleted" in result.output
     assert replay.headers["Idempotent-Replayed"] == "true" and replay.get_data() == young.get_data()

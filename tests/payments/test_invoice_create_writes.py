@@ -72,8 +72,9 @@ def test_insert_new_invoice_objects_persistent_and_loaded(agency, app_session):
     created = service.create_invoice_with_data(session, agency_row, command, actor="test")
     invoice = created.invoice
     statements: list[str] = []
-    event.listen(session.get_bind(), "before_cursor_execute",
-                 lambda _c, _cur, sql, *_a: statements.append(sql))
+    event.listen(
+        session.get_bind(), "before_cursor_execute", lambda _c, _cur, sql, *_a: statements.append(sql)
+    )
 
     assert inspect(invoice).persistent and all(inspect(item).persistent for item in invoice.items)
     # Every column is loaded: reading the invoice back needs no query.
@@ -81,17 +82,27 @@ def test_insert_new_invoice_objects_persistent_and_loaded(agency, app_session):
     assert [item.invoice_id for item in invoice.items] == [invoice.id, invoice.id]
     assert statements == []
     session.commit()
-    stored = session.scalars(select(InvoiceItem).where(InvoiceItem.invoice_id == invoice.id)
-                             .order_by(InvoiceItem.position)).all()
+    stored = session.scalars(
+        select(InvoiceItem).where(InvoiceItem.invoice_id == invoice.id).order_by(InvoiceItem.position)
+    ).all()
     assert [(i.id, i.amount) for i in stored] == [(i.id, i.amount) for i in invoice.items]
 
 
 def test_insert_new_invoice_unset_defaulted_column_raises(agency, app_session):
     session = app_session
     agency_row = repository.get_agency_by_code(session, agency.code)
-    invoice = Invoice(public_id="inv_x", agency_id=agency_row.id, reference="R", description="D", total=1,
-                      return_url="https://x", expires_at=service.utcnow(), created_at=service.utcnow(),
-                      updated_at=service.utcnow(), items=[])
+    invoice = Invoice(
+        public_id="inv_x",
+        agency_id=agency_row.id,
+        reference="R",
+        description="D",
+        total=1,
+        return_url="https://x",
+        expires_at=service.utcnow(),
+        created_at=service.utcnow(),
+        updated_at=service.utcnow(),
+        items=[],
+    )
 
     with pytest.raises(ValueError, match="currency must be set"):
         repository.insert_new_invoice(session, invoice)
@@ -105,8 +116,11 @@ def test_insert_ignore_pending_objects_flushed_first(agency, app_session):
     agency_row = repository.get_agency_by_code(session, agency.code)
     session.add(AuditEntry(actor="test", action="x", entity_type="t", entity_id="e", detail={}))
     statements: list[str] = []
-    event.listen(session.get_bind(), "before_cursor_execute",
-                 lambda _c, _cur, sql, *_a: statements.append(sql.split()[2]))
+    event.listen(
+        session.get_bind(),
+        "before_cursor_execute",
+        lambda _c, _cur, sql, *_a: statements.append(sql.split()[2]),
+    )
 
     row = {"agency_id": agency_row.id, "key": "k", "finished": False, "created_at": service.utcnow()}
     new_id = insert_ignore(session, IdempotencyKey, {**row, "fingerprint": "f"})
