@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from flask import Flask, render_template
@@ -32,8 +33,6 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     normalise(app.config)
     cls.validate(app.config)
     if app.config["DATABASE_URL"].startswith("sqlite:///"):
-        from pathlib import Path
-
         Path(app.config["DATABASE_URL"].removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
 
     logging.basicConfig(level=app.config.get("LOG_LEVEL", "INFO"))
@@ -74,8 +73,6 @@ def register_blueprints(app: Flask) -> None:
     api.init_app(app)
     api.register_blueprint(invoices_blp)
     api.register_blueprint(webhook_endpoints_blp)
-    for blueprint in API_BLUEPRINTS:
-        api.register_blueprint(blueprint)
     app.register_blueprint(checkout_bp)
     app.register_blueprint(callbacks_bp)
     app.register_blueprint(docs_bp)
@@ -86,12 +83,6 @@ def register_blueprints(app: Flask) -> None:
     csrf.exempt(callbacks_bp)
     csrf.exempt(invoices_blp)
     csrf.exempt(webhook_endpoints_blp)
-    for blueprint in API_BLUEPRINTS:
-        csrf.exempt(blueprint)
-
-
-#: further flask-smorest blueprints under /api/v1 (other contexts append theirs here)
-API_BLUEPRINTS: list[Any] = []
 
 
 def register_commands(app: Flask) -> None:
