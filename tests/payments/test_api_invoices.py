@@ -15,6 +15,12 @@ def _count(session, model) -> int:
     return int(session.scalar(select(func.count()).select_from(model)))
 
 
+def _items(*, times: int = 1, **change: object) -> list[dict[str, object]]:
+    """``times`` copies of one otherwise valid invoice line with ``change`` applied."""
+    item = {"fee_code": "X", "description": "d", "amount": 5, "chapter_code": "418", "sub_item_code": "2665"}
+    return [{**item, **change} for _ in range(times)]
+
+
 def test_create_invoice_returns_invoice_with_signed_payment_link(client, agency, session):
     response = client.post("/api/v1/invoices", json=invoice_body(), headers=agency.headers)
 
@@ -42,119 +48,14 @@ def test_create_invoice_defaults_expiry_to_24_hours(client, agency):
     ("change", "field"),
     [
         ({"items": []}, "items"),
-        (
-            {
-                "items": [
-                    {
-                        "fee_code": "X",
-                        "description": "d",
-                        "amount": 0,
-                        "chapter_code": "418",
-                        "sub_item_code": "2665",
-                    }
-                ]
-            },
-            "items.0.amount",
-        ),
-        (
-            {
-                "items": [
-                    {
-                        "fee_code": "X",
-                        "description": "d",
-                        "amount": -5,
-                        "chapter_code": "418",
-                        "sub_item_code": "2665",
-                    }
-                ]
-            },
-            "items.0.amount",
-        ),
-        (
-            {
-                "items": [
-                    {
-                        "fee_code": "X",
-                        "description": "d",
-                        "amount": 10**12 + 1,
-                        "chapter_code": "418",
-                        "sub_item_code": "2665",
-                    }
-                ]
-            },
-            "items.0.amount",
-        ),
-        (
-            {
-                "items": [
-                    {
-                        "fee_code": "X",
-                        "description": "d",
-                        "amount": 1.5,
-                        "chapter_code": "418",
-                        "sub_item_code": "2665",
-                    }
-                ]
-            },
-            "items.0.amount",
-        ),
-        (
-            {
-                "items": [
-                    {
-                        "fee_code": "X",
-                        "description": "d",
-                        "amount": "100",
-                        "chapter_code": "418",
-                        "sub_item_code": "2665",
-                    }
-                ]
-            },
-            "items.0.amount",
-        ),
-        (
-            {
-                "items": [
-                    {
-                        "fee_code": "X",
-                        "description": "d",
-                        "amount": True,
-                        "chapter_code": "418",
-                        "sub_item_code": "2665",
-                    }
-                ]
-            },
-            "items.0.amount",
-        ),
-        (
-            {
-                "items": [
-                    {
-                        "fee_code": "X",
-                        "description": "d",
-                        "amount": 10**12,
-                        "chapter_code": "418",
-                        "sub_item_code": "2665",
-                    }
-                ]
-                * 2
-            },
-            "items",
-        ),
-        (
-            {
-                "items": [
-                    {
-                        "fee_code": "X",
-                        "description": "d",
-                        "amount": 5,
-                        "chapter_code": "41",
-                        "sub_item_code": "2665",
-                    }
-                ]
-            },
-            "items.0.chapter_code",
-        ),
+        ({"items": _items(amount=0)}, "items.0.amount"),
+        ({"items": _items(amount=-5)}, "items.0.amount"),
+        ({"items": _items(amount=10**12 + 1)}, "items.0.amount"),
+        ({"items": _items(amount=1.5)}, "items.0.amount"),
+        ({"items": _items(amount="100")}, "items.0.amount"),
+        ({"items": _items(amount=True)}, "items.0.amount"),
+        ({"items": _items(amount=10**12, times=2)}, "items"),
+        ({"items": _items(amount=5, chapter_code="41")}, "items.0.chapter_code"),
         ({"total": 5}, "total"),
         ({"currency": "USD"}, "currency"),
         ({"reference": ""}, "reference"),
