@@ -35,6 +35,8 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     if app.config["DATABASE_URL"].startswith("sqlite:///"):
         Path(app.config["DATABASE_URL"].removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
 
+    # Vietnamese text as UTF-8, not \u escapes: shorter bodies, readable logs.
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
     logging.basicConfig(level=app.config.get("LOG_LEVEL", "INFO"))
     db.init_app(app)
     apikey_cache.init_app(app)
