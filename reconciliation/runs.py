@@ -19,11 +19,12 @@ from datetime import date, datetime, timedelta
 from itertools import islice
 from typing import Any
 
-from sqlalchemy import Row, update
+from sqlalchemy import Row, select, update
 from sqlalchemy.orm import Session
 
 from payments.audit import record_audit
 from payments.db import utcnow
+from payments.models import Agency
 from reconciliation import repository
 from reconciliation.gc_pause import paused_gc
 from reconciliation.importers.base import Direction
@@ -41,6 +42,7 @@ from reconciliation.matching_types import (
 from reconciliation.models import ReconciliationRun
 from reconciliation.run_persistence import RunPersister
 from reconciliation.run_report import RunReport as RunReport
+from webhooks.outbox import record_event
 
 CHUNK_PAYMENTS = 20_000
 
@@ -218,7 +220,22 @@ def _run_day(
             "settled": report.settled,
         },
     )
+    _announce(session, report)
     return report
+
+
+def _announce(session: Session, report: RunReport) -> None:
+    """Tell each agency collecting into the account that its day is reconciled (an outbox event)."""
+    agency_ids = session.scalars(select(Agency.id).where(Agency.treasury_account == report.account)).all()
+    for agency_id in agency_ids:
+        record_event(
+            session,
+            agency_id=agency_id,
+            event_type="reconciliation.completed",
+            aggregate_type="reconciliation_run",
+            aggregate_id=str(report.run_id),
+            data={"object": "reconciliation_run", **report.as_json()},
+        )
 
 
 def mark_stale_runs(session: Session, day: date, account: str) -> None:

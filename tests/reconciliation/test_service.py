@@ -171,6 +171,28 @@ def test_run_day_without_statement_says_so_and_opens_nothing(session, the_agency
     report = _run(session)
     assert report.status == "no_statement" and report.counts == {}
     assert _open_exceptions(session) == {}
+    assert _completed_events(session) == []
+
+
+def _completed_events(session):
+    from webhooks.models import OutboxEvent
+
+    return session.scalars(
+        select(OutboxEvent).where(OutboxEvent.event_type == "reconciliation.completed")
+    ).all()
+
+
+def test_run_day_announces_reconciliation_completed_to_the_agency(session, tmp_path, the_agency):
+    paid_payment(session, the_agency, REF_A)
+    paid_payment(session, the_agency, REF_E)
+    session.commit()
+    _import(session, _day_statement(tmp_path, session))
+    report = _run(session)
+
+    [event] = _completed_events(session)
+    assert event.agency_id == the_agency.id and event.aggregate_id == str(report.run_id)
+    assert event.data["day"] == DAY.isoformat() and event.data["account"] == ACCOUNT
+    assert event.data["categories"]["matched"] == 2 and event.data["categories"]["missing_in_statement"] == 1
 
 
 def test_run_day_late_statement_heals_the_earlier_day(session, tmp_path, the_agency):
