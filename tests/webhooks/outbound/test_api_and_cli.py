@@ -226,22 +226,16 @@ def test_cli_deliveries_dead_then_replay_by_event_and_deliver_due(app, agency, s
     assert request.headers["webhook-id"] == event_id
 
 
+def _add_endpoint(runner, agency_code: str, url: str):
+    """Register an endpoint for invoice.paid through the CLI."""
+    args = ["webhooks", "endpoints", "add", "--agency", agency_code, "--url", url, "--event", "invoice.paid"]
+    return runner.invoke(args=args)
+
+
 def test_cli_endpoints_add_then_send_test_verified(app, agency, receiver):
     receiver.expect_request("/hook").respond_with_data("ok", status=200)
     runner = app.test_cli_runner()
-    added = runner.invoke(
-        args=[
-            "webhooks",
-            "endpoints",
-            "add",
-            "--agency",
-            agency.code,
-            "--url",
-            receiver.url_for("/hook"),
-            "--event",
-            "invoice.paid",
-        ]
-    )
+    added = _add_endpoint(runner, agency.code, receiver.url_for("/hook"))
     assert added.exit_code == 0, added.output
     secret, endpoint_id = secret_and_id(added.output)
 
@@ -258,19 +252,7 @@ def test_cli_endpoints_add_then_send_test_verified(app, agency, receiver):
 def test_cli_endpoints_rotate_secret_both_verify(app, agency, receiver):
     receiver.expect_request("/hook").respond_with_data("ok", status=200)
     runner = app.test_cli_runner()
-    added = runner.invoke(
-        args=[
-            "webhooks",
-            "endpoints",
-            "add",
-            "--agency",
-            agency.code,
-            "--url",
-            receiver.url_for("/hook"),
-            "--event",
-            "invoice.paid",
-        ]
-    )
+    added = _add_endpoint(runner, agency.code, receiver.url_for("/hook"))
     old_secret, endpoint_id = secret_and_id(added.output)
     rotated = runner.invoke(args=["webhooks", "endpoints", "rotate-secret", endpoint_id])
     new_secret = re.search(r"^whsec_\S+$", rotated.output, re.MULTILINE).group(0)
