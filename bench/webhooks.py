@@ -148,11 +148,10 @@ def run(
     from payments import create_app
     from payments.agencies import create_agency
     from payments.db import get_session, utcnow
-    from webhooks.models import OutboxEvent
     from webhooks.outbound.delivery import event_body
     from webhooks.outbound.models import WebhookEndpoint
     from webhooks.outbound.signing import generate_secret, webhook_headers
-    from webhooks.outbox import record_event
+    from webhooks.outbox import RecordedEvent, record_event
 
     app = create_app({"WEBHOOKS_ENQUEUE_ON_COMMIT": True})
     secret = generate_secret()
@@ -183,7 +182,7 @@ def run(
         )
         session.commit()
 
-    def invoice_paid(session: Session, n: int) -> OutboxEvent:
+    def invoice_paid(session: Session, n: int) -> RecordedEvent:
         return record_event(
             session,
             agency_id=agency_id,

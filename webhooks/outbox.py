@@ -3,11 +3,34 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
+from sqlalchemy import Table, insert
 from sqlalchemy.orm import Session
 
+from payments.db import utcnow
+
 from .models import OutboxEvent
+
+#: ``session.info`` key: ids of the events written in the session's open transaction (read by the kick)
+NEW_EVENT_IDS = "feegate.outbox.new_event_ids"
+
+_OUTBOX: Table = OutboxEvent.__table__  # type: ignore[assignment]
+# Built once, executed as Core: an event is written on every state change, and a unit-of-work
+# flush of one row costs several times the INSERT itself.
+_INSERT_EVENT = insert(_OUTBOX)
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedEvent:
+    """An event written in the caller's transaction."""
+
+    id: str
+    event_type: str
+    created_at: datetime
+    data: dict[str, Any]
 
 
 def record_event(
@@ -18,15 +41,21 @@ def record_event(
     aggregate_type: str,
     aggregate_id: str,
     data: dict[str, Any],
-) -> OutboxEvent:
-    """Add one event to the caller's transaction; it exists exactly when the change commits."""
-    event = OutboxEvent(
-        id=f"evt_{uuid.uuid4().hex}",
-        agency_id=agency_id,
-        event_type=event_type,
-        aggregate_type=aggregate_type,
-        aggregate_id=aggregate_id,
-        data=data,
+    created_at: datetime | None = None,
+) -> RecordedEvent:
+    """Write one event in the caller's transaction; it exists exactly when the change commits."""
+    event = RecordedEvent(f"evt_{uuid.uuid4().hex}", event_type, created_at or utcnow(), data)
+    session.execute(
+        _INSERT_EVENT,
+        {
+            "id": event.id,
+            "agency_id": agency_id,
+            "event_type": event_type,
+            "aggregate_type": aggregate_type,
+            "aggregate_id": aggregate_id,
+            "data": data,
+            "created_at": event.created_at,
+        },
     )
-    session.add(event)
+    session.info.setdefault(NEW_EVENT_IDS, []).append(event.id)
     return event

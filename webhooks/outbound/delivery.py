@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from webhooks.models import OutboxEvent
+from webhooks.outbox import RecordedEvent
 
 from . import repository
 from .models import TEST_EVENT_TYPE, DeliveryStatus, WebhookEndpoint
@@ -42,7 +43,7 @@ class Prepared:
     skip_reason: str | None = None
 
 
-def event_body(event: OutboxEvent) -> str:
+def event_body(event: OutboxEvent | RecordedEvent) -> str:
     """Serialise the event envelope exactly as sent (and signed): ``{id, type, created_at, data}``."""
     envelope = {
         "id": event.id,
@@ -93,7 +94,9 @@ def dispatch_batch(
     return len(found), repository.insert_deliveries(session, pairs, now)
 
 
-def add_test_delivery(session: Session, endpoint: WebhookEndpoint, event: OutboxEvent, now: datetime) -> int:
+def add_test_delivery(
+    session: Session, endpoint: WebhookEndpoint, event: RecordedEvent, now: datetime
+) -> int:
     """Attach a ``webhook.test`` event to one endpoint only; return the delivery id."""
     assert event.event_type == TEST_EVENT_TYPE
     repository.mark_dispatched(session, [event.id], now)

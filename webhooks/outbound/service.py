@@ -200,9 +200,8 @@ def create_test_event(session: Session, endpoint: WebhookEndpoint, now: datetime
         aggregate_type="webhook_endpoint",
         aggregate_id=str(endpoint.id),
         data={"endpoint_id": endpoint.id, "message": "Test event from feegate"},
+        created_at=now,
     )
-    event.created_at = now
-    session.flush()
     return delivery.add_test_delivery(session, endpoint, event, now)
 
 

@@ -9,11 +9,10 @@ from sqlalchemy.orm import Session
 
 from payments import agencies
 from payments.db import get_session, utcnow
-from webhooks.models import OutboxEvent
 from webhooks.outbound.models import WebhookEndpoint
 from webhooks.outbound.settings import outbound_settings
 from webhooks.outbound.signing import generate_secret
-from webhooks.outbox import record_event
+from webhooks.outbox import RecordedEvent, record_event
 
 
 class Clock:
@@ -113,16 +112,13 @@ INVOICE_DATA: dict[str, Any] = {"id": "inv_1", "amount": 150000, "currency": "VN
 
 def create_event(
     session: Session, agency_id: int, event_type: str = "invoice.paid", *, at: datetime | None = None
-) -> OutboxEvent:
-    event = record_event(
+) -> RecordedEvent:
+    return record_event(
         session,
         agency_id=agency_id,
         event_type=event_type,
         aggregate_type="invoice",
         aggregate_id="inv_1",
         data=dict(INVOICE_DATA),
+        created_at=at,
     )
-    if at is not None:
-        event.created_at = at
-    session.flush()
-    return event

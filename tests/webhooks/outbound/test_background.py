@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import re
+import threading
 
 from celery.schedules import crontab
 from sqlalchemy import func, select
@@ -16,6 +17,7 @@ from payments.db import get_session, utcnow
 from tests.factories import create_invoice
 from webhooks.models import OutboxEvent
 from webhooks.outbound import runner, tasks
+from webhooks.outbound.kick import Kicker, kicker_for
 from webhooks.outbound.models import DeliveryStatus, WebhookDelivery
 from webhooks.outbound.settings import RESOLVER_EXTENSION, outbound_settings
 from webhooks.outbox import record_event
@@ -62,6 +64,7 @@ def test_kick_committed_events_enqueued_once_rolled_back_never(app, agency, clie
     fake = FakeCelery()
     app.extensions["celery"] = fake
     invoice = create_invoice(client, agency)
+    assert kicker_for(app).flush()
     (name, (event_ids,), queue) = fake.sent[-1]
     assert (name, queue) == (TaskNames.WEBHOOKS_DISPATCH, QueueNames.WEBHOOKS)
 
@@ -72,12 +75,14 @@ def test_kick_committed_events_enqueued_once_rolled_back_never(app, agency, clie
         payments_service.cancel_invoice(session, agency_row, invoice["id"], actor="test")
         session.rollback()
         session.commit()  # nothing left to commit: no kick for the rolled-back event
+        assert kicker_for(app).flush()
     assert fake.sent == []
     with app.app_context():
         session = get_session()
         agency_row = payments_repository.get_agency_by_code(session, agency.code)
         payments_service.cancel_invoice(session, agency_row, invoice["id"], actor="test")
         session.commit()
+        assert kicker_for(app).flush()
         cancelled = session.scalars(
             select(OutboxEvent.id).where(OutboxEvent.event_type == "invoice.cancelled")
         )
@@ -157,3 +162,35 @@ def test_reconciliation_daily_task_runs_the_last_three_days_per_account(app, age
 
     # One agency treasury account times three days (yesterday and the two before it).
     assert payment_tasks.reconcile_daily.apply().get() == 3
+
+
+def test_kicker_publishes_every_id_once_in_fewer_messages_and_survives_broker_errors():
+    published: list[list[str]] = []
+    gate = threading.Event()
+    calls = 0
+
+    def publish(ids: list[str]) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            gate.wait(5)  # hold the first message while 500 more commits arrive
+        if calls == 2:
+            raise ConnectionError("broker down")  # lost: the sweep finds these
+        published.append(ids)
+
+    kicker = Kicker(celery_app=None, publish=publish)
+    kicker.submit(["evt_first"])
+    submitted = [f"evt_{n}" for n in range(500)]
+    for event_id in submitted:
+        kicker.submit([event_id])
+    gate.set()
+    assert kicker.flush()
+    kicker.submit(["evt_after_error"])
+    assert kicker.flush()
+
+    flat = [event_id for ids in published for event_id in ids]
+    assert len(flat) == len(set(flat))  # never twice
+    # 500 commits went out in a handful of messages of at most MESSAGE_SIZE; the failed one is lost
+    assert calls <= 6 and all(len(ids) <= 200 for ids in published)
+    assert flat[0] == "evt_first" and flat[-1] == "evt_after_error"
+    assert len(flat) == 1 + 500 - 200 + 1  # the second message (200 ids) hit the broker error
