@@ -9,12 +9,14 @@ queue instead of failing; PostgreSQL runs at READ COMMITTED, where a single
 
 from __future__ import annotations
 
+import select
 from datetime import UTC, datetime
 from typing import Any
 
 from flask import Flask, current_app, g
 from sqlalchemy import BigInteger, DateTime, Integer, MetaData, create_engine, event
 from sqlalchemy.engine import Dialect, Engine
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
@@ -74,7 +76,27 @@ def make_engine(url: str, *, sqlite_immediate: bool = True, **options: Any) -> E
         )
         _configure_sqlite(engine, immediate=sqlite_immediate)
         return engine
-    return create_engine(url, pool_pre_ping=True, **options)
+    engine = create_engine(url, **options)
+    event.listen(engine, "checkout", _refuse_closed_connection)
+    return engine
+
+
+def _refuse_closed_connection(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    """Make the pool replace a pooled connection the server has closed, without a round trip.
+
+    A restarting or terminating PostgreSQL sends its goodbye and closes every session's
+    socket, so an idle pooled connection it dropped has something to read. One
+    non-blocking ``select`` on the socket sees that for a few microseconds, where
+    ``pool_pre_ping`` would spend a round trip on every checkout. Raising
+    DisconnectionError makes the pool discard it and check out a fresh one. (A
+    connection that breaks mid-request fails that request; SQLAlchemy then
+    invalidates the whole pool, so the next ones reconnect.)
+    """
+    if dbapi_connection.closed:
+        raise DisconnectionError("connection closed")
+    readable, _, _ = select.select([dbapi_connection.fileno()], [], [], 0)
+    if readable:  # an idle session receives nothing unless the server is ending it
+        raise DisconnectionError("the server closed the connection")
 
 
 def _configure_sqlite(engine: Engine, *, immediate: bool) -> None:
