@@ -122,7 +122,7 @@ class Invoices(MethodView):
             created = service.create_invoice_with_data(
                 get_session(), current_agency(), command, actor=current_actor()
             )
-            return 201, created.data, f"/api/v1/invoices/{created.invoice.public_id}"
+            return 201, created.data, f"/api/v1/invoices/{created.public_id}"
 
         return run_idempotent(work)
 

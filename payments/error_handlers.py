@@ -10,6 +10,7 @@ from flask import Flask, jsonify, render_template, request
 from flask_smorest import Api
 from flask_smorest.utils import prepare_response
 from marshmallow import Schema, fields
+from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
@@ -83,6 +84,15 @@ def handle_unexpected(error: Exception) -> Response | tuple[str, int]:
     """Log the exception with its traceback; show the client nothing of it."""
     if isinstance(error, HTTPException):
         return handle_http_exception(error)
+    if isinstance(error, DBAPIError) and error.connection_invalidated:
+        # The server ended the connection mid-request (a restart, failover): nothing was committed,
+        # the pool has been reset, and the same request will most likely succeed at once.
+        log.warning("Database connection lost on %s %s: %s", request.method, request.path, error.orig)
+        headers = {"Retry-After": "1"}
+        if _wants_problem_json():
+            body = problem(503, "database-unavailable", "The database connection was lost.")
+            return _problem_response(body, headers)
+        return _page(503, PROBLEMS["database-unavailable"][0], "")
     log.exception("Unhandled error on %s %s", request.method, request.path)
     if _wants_problem_json():
         return _problem_response(problem(500, "server-error", "An unexpected error occurred."))

@@ -38,6 +38,10 @@ PROBLEMS: dict[str, tuple[str, str]] = {
     "invoice-not-payable": ("Invoice not payable", "The invoice is paid, expired or cancelled."),
     "rate-limited": ("Too many requests", "Slow down and retry after the Retry-After delay."),
     "server-error": ("Internal server error", "Retry later; if it persists, contact feegate support."),
+    "database-unavailable": (
+        "Service unavailable",
+        "The database connection was lost; retry after Retry-After.",
+    ),
     "bad-request": ("Bad request", "Correct the request and send again."),
 }
 
@@ -52,6 +56,7 @@ STATUS_SLUGS = {
     422: "validation-error",
     429: "rate-limited",
     500: "server-error",
+    503: "database-unavailable",
 }
 
 

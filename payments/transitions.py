@@ -14,9 +14,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from webhooks.outbox import record_event
-
-from .audit import record_audit
+from .change_log import Change, change, write_change
 from .db import utcnow
 from .models import Invoice, Payment
 from .state import InvoiceStatus, PaymentStatus, allowed_sources, is_terminal
@@ -82,23 +80,21 @@ def record_change(
     session: Session, entity: Entity, action: str, *, actor: str, data: dict[str, Any], detail: dict[str, Any]
 ) -> None:
     """Write the audit entry and the outbox event of one change, in the caller's transaction."""
-    kind = "invoice" if isinstance(entity, Invoice) else "payment"
-    record_audit(
-        session,
-        actor=actor,
+    write_change(session, change_of(entity, action, actor=actor, data=data, detail=detail))
+
+
+def change_of(
+    entity: Entity, action: str, *, actor: str, data: dict[str, Any], detail: dict[str, Any]
+) -> Change:
+    """Return the audit entry and outbox event rows of ``action`` on ``entity``, to write."""
+    return change(
+        kind="invoice" if isinstance(entity, Invoice) else "payment",
+        public_id=entity.public_id,
+        agency_id=entity.agency_id,
         action=action,
-        entity_type=kind,
-        entity_id=entity.public_id,
-        agency_id=entity.agency_id,
-        detail=detail,
-    )
-    record_event(
-        session,
-        agency_id=entity.agency_id,
-        event_type=action,
-        aggregate_type=kind,
-        aggregate_id=entity.public_id,
+        actor=actor,
         data=data,
+        detail=detail,
     )
 
 

@@ -33,6 +33,27 @@ class RecordedEvent:
     data: dict[str, Any]
 
 
+def event_row(
+    *,
+    agency_id: int,
+    event_type: str,
+    aggregate_type: str,
+    aggregate_id: str,
+    data: dict[str, Any],
+    created_at: datetime | None = None,
+) -> dict[str, Any]:
+    """Return the row of a new event with a fresh id (``evt_`` + uuid4 hex: its webhook-id)."""
+    return {
+        "id": f"evt_{uuid.uuid4().hex}",
+        "agency_id": agency_id,
+        "event_type": event_type,
+        "aggregate_type": aggregate_type,
+        "aggregate_id": aggregate_id,
+        "data": data,
+        "created_at": created_at or utcnow(),
+    }
+
+
 def record_event(
     session: Session,
     *,
@@ -44,18 +65,19 @@ def record_event(
     created_at: datetime | None = None,
 ) -> RecordedEvent:
     """Write one event in the caller's transaction; it exists exactly when the change commits."""
-    event = RecordedEvent(f"evt_{uuid.uuid4().hex}", event_type, created_at or utcnow(), data)
-    session.execute(
-        _INSERT_EVENT,
-        {
-            "id": event.id,
-            "agency_id": agency_id,
-            "event_type": event_type,
-            "aggregate_type": aggregate_type,
-            "aggregate_id": aggregate_id,
-            "data": data,
-            "created_at": event.created_at,
-        },
+    row = event_row(
+        agency_id=agency_id,
+        event_type=event_type,
+        aggregate_type=aggregate_type,
+        aggregate_id=aggregate_id,
+        data=data,
+        created_at=created_at,
     )
-    session.info.setdefault(NEW_EVENT_IDS, []).append(event.id)
-    return event
+    session.execute(_INSERT_EVENT, row)
+    return noted(session, row)
+
+
+def noted(session: Session, row: dict[str, Any]) -> RecordedEvent:
+    """Remember an event row just written in ``session``'s transaction, for the kick after commit."""
+    session.info.setdefault(NEW_EVENT_IDS, []).append(row["id"])
+    return RecordedEvent(row["id"], row["event_type"], row["created_at"], row["data"])

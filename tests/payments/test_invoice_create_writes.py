@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import event, func, inspect, select
 
 from payments import repository, service
+from payments.change_log import change
 from payments.models import AuditEntry, Invoice, InvoiceItem
 from payments.schemas import InvoiceCreateSchema
 from tests.factories import create_invoice, invoice_body
@@ -43,9 +44,9 @@ def test_create_invoice_service_returns_flushed_invoice_with_its_rows(agency, ap
 
     created = service.create_invoice_with_data(session, agency_row, command, actor="test")
 
-    # Flushed inside the service: the caller can use the primary key before committing.
-    assert created.invoice.id is not None
-    assert created.data == service.invoice_data(created.invoice)
+    # Written inside the service: the caller can use the primary key before committing.
+    stored = repository.get_invoice_by_id(session, created.id)
+    assert created.data == service.invoice_data(stored)  # the data dumped from plain values is the row's
     assert session.scalar(select(func.count()).select_from(InvoiceItem)) == 2
     session.rollback()
     # Nothing was committed by the service: the caller's rollback removes every row.
@@ -65,47 +66,38 @@ def test_create_invoice_api_rejected_body_writes_nothing(client, agency, session
     assert session.scalar(select(func.count()).select_from(OutboxEvent)) == 0
 
 
-def test_insert_new_invoice_objects_persistent_and_loaded(agency, app_session):
+def test_create_invoice_returns_the_stored_invoice_with_its_items(agency, app_session):
     session = app_session
     command = InvoiceCreateSchema().load(invoice_body(return_url=f"{agency.origin}/ket-qua"))
     agency_row = repository.get_agency_by_code(session, agency.code)
-    created = service.create_invoice_with_data(session, agency_row, command, actor="test")
-    invoice = created.invoice
-    statements: list[str] = []
-    event.listen(
-        session.get_bind(), "before_cursor_execute", lambda _c, _cur, sql, *_a: statements.append(sql)
-    )
+
+    invoice = service.create_invoice(session, agency_row, command, actor="test")
 
     assert inspect(invoice).persistent and all(inspect(item).persistent for item in invoice.items)
-    # Every column is loaded: reading the invoice back needs no query.
+    assert [(item.position, item.amount) for item in invoice.items] == [
+        (n, line.amount) for n, line in enumerate(command.items)
+    ]
     assert service.invoice_data(invoice)["paid_at"] is None
-    assert [item.invoice_id for item in invoice.items] == [invoice.id, invoice.id]
-    assert statements == []
-    session.commit()
-    stored = session.scalars(
-        select(InvoiceItem).where(InvoiceItem.invoice_id == invoice.id).order_by(InvoiceItem.position)
-    ).all()
-    assert [(i.id, i.amount) for i in stored] == [(i.id, i.amount) for i in invoice.items]
+    assert invoice.total == sum(line.amount for line in command.items)
 
 
-def test_insert_new_invoice_unset_defaulted_column_raises(agency, app_session):
+def test_insert_new_invoice_missing_column_raises_and_writes_nothing(agency, app_session):
     session = app_session
     agency_row = repository.get_agency_by_code(session, agency.code)
-    invoice = Invoice(
-        public_id="inv_x",
-        agency_id=agency_row.id,
-        reference="R",
-        description="D",
-        total=1,
-        return_url="https://x",
-        expires_at=service.utcnow(),
-        created_at=service.utcnow(),
-        updated_at=service.utcnow(),
-        items=[],
-    )
+    now = service.utcnow()
+    fields = {"public_id": "inv_x", "agency_id": agency_row.id, "reference": "R", "description": "D"}
+    fields |= {"total": 1, "return_url": "https://x", "expires_at": now, "created_at": now, "updated_at": now}
+    created = change(
+        kind="invoice", public_id="inv_x", agency_id=agency_row.id, action="invoice.created", actor="test",
+        data={}, detail={},
+    )  # fmt: skip
 
-    with pytest.raises(ValueError, match="currency must be set"):
-        repository.insert_new_invoice(session, invoice)
+    with pytest.raises(ValueError, match="Invoice.currency must be given"):
+        repository.insert_new_invoice(session, fields, [], created)
+    assert (
+        session.scalar(select(func.count()).select_from(AuditEntry).where(AuditEntry.entity_id == "inv_x"))
+        == 0
+    )
 
 
 def test_insert_ignore_pending_objects_flushed_first(agency, app_session):
@@ -128,3 +120,41 @@ def test_insert_ignore_pending_objects_flushed_first(agency, app_session):
 
     assert new_id is not None and again is None
     assert statements[:2] == ["audit_log", "idempotency_keys"]
+
+
+@pytest.mark.parametrize("item_count", [1, 3, 50])
+def test_create_invoice_writes_every_row_in_one_statement_on_postgresql(agency, app_session, item_count):
+    session = app_session
+    lines = [
+        {"fee_code": f"F{n}", "description": f"Dòng {n}", "amount": 1000 + n, "chapter_code": "418",
+         "sub_item_code": "2665"}
+        for n in range(item_count)
+    ]  # fmt: skip
+    command = InvoiceCreateSchema().load(invoice_body(return_url=f"{agency.origin}/ket-qua", items=lines))
+    agency_row = repository.get_agency_by_code(session, agency.code)
+    session.commit()
+    statements: list[str] = []
+    event.listen(
+        session.get_bind(), "before_cursor_execute", lambda _c, _cur, sql, *_a: statements.append(sql)
+    )
+
+    created = service.create_invoice_with_data(session, agency_row, command, actor="test")
+    session.commit()
+
+    if session.get_bind().dialect.name == "postgresql":
+        # Invoice, items, audit entry and event in one round trip (SQLite: a statement per table).
+        assert len(statements) == 1
+    items = session.scalars(
+        select(InvoiceItem).where(InvoiceItem.invoice_id == created.id).order_by(InvoiceItem.position)
+    ).all()
+    assert [(i.position, i.fee_code, i.amount) for i in items] == [
+        (n, f"F{n}", 1000 + n) for n in range(item_count)
+    ]
+    (audit,) = session.scalars(select(AuditEntry).where(AuditEntry.entity_id == created.public_id))
+    assert (audit.action, audit.actor, audit.agency_id) == ("invoice.created", "test", agency_row.id)
+    assert audit.detail == {"total": sum(1000 + n for n in range(item_count)), "reference": command.reference}
+    (stored_event,) = session.scalars(
+        select(OutboxEvent).where(OutboxEvent.aggregate_id == created.public_id)
+    )
+    assert stored_event.data == created.data and stored_event.event_type == "invoice.created"
+    assert session.get_one(Invoice, created.id).total == created.data["total"]
