@@ -8,7 +8,7 @@ Building and publishing a Celery message costs a few hundred microseconds of CPU
 more than the rest of a small API request's own work, so a commit does not publish:
 it hands its event ids to a per-process :class:`Kicker`, whose thread publishes
 whatever has gathered as one message. Under load one message carries the events of
-many requests; alone, an event leaves at once.
+many requests; alone, an event leaves after :data:`LINGER_SECONDS`.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -31,6 +32,9 @@ logger = logging.getLogger(__name__)
 _EXTENSION = "feegate.webhooks.kicker"
 #: events per message: the dispatch task fans out and sends them in one transaction
 MESSAGE_SIZE = 200
+#: how long the first event of a message waits for company: under load a message then carries
+#: many commits' events for a delay no portal notices next to the delivery's own round trip
+LINGER_SECONDS = 0.01
 _installed = False
 
 
@@ -75,9 +79,15 @@ class Kicker:
     daemon: ids not yet published when the process ends are found by the sweep.
     """
 
-    def __init__(self, celery_app: Any, publish: Callable[[list[str]], None] | None = None) -> None:
+    def __init__(
+        self,
+        celery_app: Any,
+        publish: Callable[[list[str]], None] | None = None,
+        linger: float = LINGER_SECONDS,
+    ) -> None:
         self.celery_app = celery_app
         self._publish = publish or self._send_task
+        self._linger = linger
         self._lock = threading.Condition()
         self._pending: list[str] = []
         self._busy = False
@@ -101,8 +111,10 @@ class Kicker:
         while True:
             with self._lock:
                 self._lock.wait_for(lambda: bool(self._pending))
-                batch, self._pending = self._pending[:MESSAGE_SIZE], self._pending[MESSAGE_SIZE:]
                 self._busy = True
+            time.sleep(self._linger)
+            with self._lock:
+                batch, self._pending = self._pending[:MESSAGE_SIZE], self._pending[MESSAGE_SIZE:]
             try:
                 self._publish(batch)
             except Exception:  # the sweep recovers; nothing here may stop the thread
