@@ -19,3 +19,17 @@ keepalive = int(os.environ.get("FEEGATE_GUNICORN_KEEPALIVE", 5))
 timeout = 30
 graceful_timeout = 15
 bind = os.environ.get("FEEGATE_GUNICORN_BIND", "127.0.0.1:5000")
+
+
+def post_worker_init(worker: object) -> None:
+    """Move the loaded application's objects out of the garbage collector's sight.
+
+    Everything imported and built at start-up (Flask, SQLAlchemy's mappers, marshmallow
+    schemas, translations) lives as long as the worker, yet every full collection would walk
+    it again: a pause of several milliseconds for every thread of the process, which showed as
+    the slowest 1 % of API requests. Frozen, a collection only looks at what requests made.
+    """
+    import gc
+
+    gc.collect()
+    gc.freeze()

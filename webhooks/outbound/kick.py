@@ -34,7 +34,7 @@ _EXTENSION = "feegate.webhooks.kicker"
 MESSAGE_SIZE = 200
 #: how long the first event of a message waits for company: under load a message then carries
 #: many commits' events for a delay no portal notices next to the delivery's own round trip
-LINGER_SECONDS = 0.01
+LINGER_SECONDS = 0.02
 _installed = False
 
 
