@@ -9,19 +9,19 @@ or roll back together with the caller's transaction.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Insert, Select, Table, bindparam, insert, select, union_all
-from sqlalchemy.engine import CursorResult, Dialect
 from sqlalchemy.orm import Session
 
 from webhooks.models import OutboxEvent
 from webhooks.outbox import RecordedEvent, event_row, noted
 
 from .audit import audit_row
+from .db import execute_precompiled
 from .models import AuditEntry, Invoice, InvoiceItem
 
 _AUDIT: Table = AuditEntry.__table__  # type: ignore[assignment]
@@ -67,7 +67,7 @@ def change(
 def write_change(session: Session, recorded: Change) -> RecordedEvent:
     """Write a change's audit entry and event in the caller's transaction."""
     if _is_postgresql(session):
-        _run_precompiled(session, _audit_and_event(), _params(recorded))
+        execute_precompiled(session, _audit_and_event(), _params(recorded))
     else:
         session.execute(insert(_AUDIT), recorded.audit)
         session.execute(insert(_OUTBOX), recorded.event)
@@ -83,7 +83,7 @@ def insert_invoice(
         params.update({f"i_{key}": value for key, value in invoice.items()})
         for n, item in enumerate(items):
             params.update({f"t{n}_{key}": value for key, value in item.items()})
-        invoice_id: int = _run_precompiled(session, _invoice_with_change(len(items)), params).scalar_one()
+        invoice_id: int = execute_precompiled(session, _invoice_with_change(len(items)), params).scalar_one()
     else:
         invoice_id = session.execute(_INSERT_INVOICE, invoice).scalar_one()
         if items:
@@ -92,26 +92,6 @@ def insert_invoice(
         session.execute(insert(_OUTBOX), created.event)
     noted(session, created.event)
     return invoice_id
-
-
-def _run_precompiled(session: Session, statement: Select[Any], params: dict[str, Any]) -> CursorResult[Any]:
-    """Execute ``statement`` from SQL compiled once, converting ``params`` with the columns' own types.
-
-    ``session.execute`` derives the cache key of a statement on every call by walking it,
-    which for these statements (dozens of parameters, several CTEs) costs more CPU than
-    PostgreSQL spends running them. The connection's events and error handling still apply.
-    """
-    sql, processors = _compiled(statement, session.get_bind().dialect)
-    converted = {
-        name: convert(value) if (convert := processors[name]) else value for name, value in params.items()
-    }
-    return session.connection().exec_driver_sql(sql, converted)
-
-
-@lru_cache(maxsize=128)
-def _compiled(statement: Select[Any], dialect: Dialect) -> tuple[str, dict[str, Callable[[Any], Any] | None]]:
-    compiled = statement.compile(dialect=dialect)
-    return compiled.string, {name: bind.type.bind_processor(dialect) for name, bind in compiled.binds.items()}
 
 
 def _is_postgresql(session: Session) -> bool:
