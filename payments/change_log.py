@@ -116,7 +116,7 @@ def _change_ctes() -> tuple[Any, Any]:
 
 @lru_cache(maxsize=1)
 def _audit_and_event() -> Select[Any]:
-    # Built once; the statement object caches its compiled SQL.
+    # Built once: execute_precompiled keys its compiled SQL by the statement object.
     audit, event = _change_ctes()
     return select(event.c.id).add_cte(audit)  # an unreferenced CTE is written only if added
 
