@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import sys
 import time
 from dataclasses import dataclass
@@ -119,7 +120,8 @@ def plan_for(
             "/api/v1/openapi.json",
         )
     if target == "invoices-idem":
-        headers = {**auth, "Idempotency-Key": f"bench-{loadgen.SEQ_TEXT}"}
+        # A fresh prefix per round: a key seen in an earlier round would be a replay, not a creation.
+        headers = {**auth, "Idempotency-Key": f"bench-{secrets.token_hex(4)}-{loadgen.SEQ_TEXT}"}
         return (
             loadgen.Plan("/api/v1/invoices", 201, headers, template=invoice_body()),
             "wsgi:app",
