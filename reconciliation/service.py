@@ -17,6 +17,7 @@ from providers.base import SettlementLine
 from reconciliation import repository
 from reconciliation.gc_pause import paused_gc
 from reconciliation.importers import (
+    Direction,
     LineError,
     Statement,
     StatementFormat,
@@ -33,7 +34,7 @@ from reconciliation.models import (
     StatementEntry,
     StatementFile,
 )
-from reconciliation.reference import search_references
+from reconciliation.reference import reference_candidates
 
 #: A file this large changes the entries' statistics enough to mislead the planner of the next run.
 ANALYZE_AFTER_ENTRIES = 10_000
@@ -111,22 +112,28 @@ ENTRY_COLUMNS = (
 )  # fmt: skip
 
 
+_DIRECTION_VALUES = {direction: direction.value for direction in Direction}  # ``.value`` is slow per call
+CREDIT = Direction.CREDIT
+
+
 def _entry_row(
-    line: StatementLine, statement_row: BankStatement, fallback_day: date | None
+    line: StatementLine, statement_pk: int, account: str, fallback_day: date | None
 ) -> tuple[Any, ...]:
     booked = line.booking_date or line.value_date or fallback_day
     if booked is None:
         raise ValueError("entry has no booking date and its statement no period")
     # A batch entry carries many transfers' texts: it is a provider lump sum, never one payment.
     is_batch = (line.batch_count or 0) > 1
-    found = () if is_batch else search_references(f"{line.remittance} {line.end_to_end_id}").candidates
+    found: tuple[str, ...] = ()
+    if not is_batch:
+        found = reference_candidates(f"{line.remittance} {line.end_to_end_id}")
     return (
-        statement_row.id,
+        statement_pk,
         line.entry_number,
-        statement_row.account,
+        account,
         line.amount,
         line.currency,
-        line.direction.value,
+        _DIRECTION_VALUES[line.direction],
         booked,
         line.value_date,
         line.bank_ref[:128],
@@ -139,6 +146,59 @@ def _entry_row(
         found[0] if len(found) == 1 else None,
         ",".join(found)[:255],
     )
+
+
+@dataclass(slots=True)
+class _StatementImport:
+    """One statement being imported: its row, running totals and the open COPY of its entries."""
+
+    row: BankStatement
+    summary: StatementSummary
+    writer: repository.RowWriter
+
+    def add(self, line: StatementLine) -> None:
+        """Write one entry and count it; ValueError if it cannot be stored."""
+        row = _entry_row(line, self.row.id, self.row.account, self.summary.statement.period_end)
+        summary = self.summary
+        summary.entries += 1
+        if line.status == "BOOK":
+            if line.direction is CREDIT:
+                summary.total_credit += line.amount
+            else:
+                summary.total_debit += line.amount
+        self.writer.write(row)
+
+
+def _open_statement(
+    session: Session, file_id: int, item: Statement, account: str, report: ImportReport
+) -> _StatementImport | None:
+    """Record a statement's row and open the COPY of its entries; None (and an error) for another account."""
+    statement_account = item.account or account
+    if account and statement_account and _normalise_account(statement_account) != _normalise_account(account):
+        report.errors.append(
+            LineError(
+                0, f"statement {item.index + 1} is for account {statement_account}, not {account}", item.index
+            )
+        )
+        return None
+    if not statement_account:
+        raise ReconciliationError("the file names no account: pass --account")
+    statement_row = BankStatement(
+        file_id=file_id,
+        position=item.index,
+        statement_id=item.statement_id[:64],
+        account=statement_account,
+        currency=item.currency or "VND",
+        opening_balance=item.opening_balance,
+        closing_balance=item.closing_balance,
+        period_start=item.period_start,
+        period_end=item.period_end,
+        balance_check="absent",
+    )
+    session.add(statement_row)
+    session.flush()
+    writer = repository.RowWriter(session, StatementEntry.__table__, ENTRY_COLUMNS)  # type: ignore[arg-type]
+    return _StatementImport(statement_row, StatementSummary(item), writer)
 
 
 def import_statement(
@@ -190,75 +250,34 @@ def _import_statement(
     session.add(file_row)
     session.flush()
     report = ImportReport(format=detected.value, account="", file_id=file_row.id)
-    summaries: list[tuple[StatementSummary, BankStatement]] = []
-    skip_statement = False
-    writer: repository.RowWriter | None = None
+    opened: list[_StatementImport] = []
+    current: _StatementImport | None = None  # None while a statement for another account is skipped
     try:
         for item in read_statement_file(path, detected, profile, account, on_bytes=progress):
-            if isinstance(item, Statement):
-                skip_statement = False
-                statement_account = item.account or account
-                if (
-                    account
-                    and statement_account
-                    and _normalise_account(statement_account) != _normalise_account(account)
-                ):
-                    report.errors.append(
-                        LineError(
-                            0,
-                            f"statement {item.index + 1} is for account {statement_account}, not {account}",
-                            item.index,
-                        )
-                    )
-                    skip_statement = True
+            if isinstance(item, StatementLine):  # the million: tested first
+                if current is None:
                     continue
-                if not statement_account:
-                    raise ReconciliationError("the file names no account: pass --account")
-                if writer is not None:
-                    writer.close()  # the connection is needed for the next statement's row
-                statement_row = BankStatement(
-                    file_id=file_row.id,
-                    position=item.index,
-                    statement_id=item.statement_id[:64],
-                    account=statement_account,
-                    currency=item.currency or "VND",
-                    opening_balance=item.opening_balance,
-                    closing_balance=item.closing_balance,
-                    period_start=item.period_start,
-                    period_end=item.period_end,
-                    balance_check="absent",
-                )
-                session.add(statement_row)
-                session.flush()
-                summaries.append((StatementSummary(item), statement_row))
-                writer = repository.RowWriter(session, StatementEntry.__table__, ENTRY_COLUMNS)  # type: ignore[arg-type]
-            elif isinstance(item, StatementLine):
-                if skip_statement:
-                    continue
-                summary, statement_row = summaries[-1]
                 try:
-                    row = _entry_row(item, statement_row, summary.statement.period_end)
+                    current.add(item)
                 except ValueError as exc:
                     report.errors.append(LineError(item.entry_number, f"entry {item.entry_number}: {exc}"))
-                    continue
-                summary.entries += 1
-                if item.status == "BOOK":
-                    if item.direction.value == "credit":
-                        summary.total_credit += item.amount
-                    else:
-                        summary.total_debit += item.amount
-                assert writer is not None
-                writer.write(row)
+            elif isinstance(item, Statement):
+                if current is not None:
+                    current.writer.close()  # the connection is needed for the next statement's row
+                current = _open_statement(session, file_row.id, item, account, report)
+                if current is not None:
+                    opened.append(current)
             else:
                 report.errors.append(item)
     except BaseException as exc:
-        if writer is not None:
-            writer.abort(exc)
+        if current is not None:
+            current.writer.abort(exc)
         if isinstance(exc, StatementRefused):
             raise ReconciliationError(f"{path.name} refused: {exc}") from None
         raise
-    if writer is not None:
-        writer.close()
+    if current is not None:
+        current.writer.close()
+    summaries = [(one.summary, one.row) for one in opened]
     if sum(summary.entries for summary, _ in summaries) >= ANALYZE_AFTER_ENTRIES:
         repository.analyze_entries(session)
     for summary, statement_row in summaries:
