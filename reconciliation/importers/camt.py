@@ -152,7 +152,7 @@ def _read_detail(tx: etree._Element, p: _Paths) -> TransactionDetail:
         elif tag == p.Refs:
             for ref in child:
                 if ref.tag == p.EndToEndId:
-                    end_to_end = _strip(ref)
+                    end_to_end = (ref.text or "").strip()
         elif tag == p.Amt:
             amount = to_minor_units(child.text or "", child.get("Ccy", ""))
         elif tag == p.AmtDtls:
@@ -222,7 +222,7 @@ def _read_entry(ntry: etree._Element, p: _Paths, statement_index: int, number: i
                     if count is not None and _strip(count).isdigit():
                         batch_count = int(_strip(count))
         elif kind == _STS:
-            status = _strip(child) or _date_of(child)  # v08+: Sts/Cd
+            status = (child.text or "").strip() or _date_of(child)  # v08+: Sts/Cd
         elif kind == _RVSL:
             reversal = _strip(child).lower() == "true"
         elif kind == _NTRY_REF:
