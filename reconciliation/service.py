@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -17,24 +16,21 @@ from providers.base import SettlementLine
 from reconciliation import repository
 from reconciliation.gc_pause import paused_gc
 from reconciliation.importers import (
-    Direction,
     LineError,
     Statement,
     StatementFormat,
     StatementLine,
     StatementRefused,
-    StatementSummary,
     read_statement_file,
 )
 from reconciliation.models import (
-    BankStatement,
     PaymentSettlement,
     ProviderSettlementLine,
     ReconciliationException,
     StatementEntry,
     StatementFile,
 )
-from reconciliation.reference import reference_candidates
+from reconciliation.statement_writer import StatementWriter
 
 #: A file this large changes the entries' statistics enough to mislead the planner of the next run.
 ANALYZE_AFTER_ENTRIES = 10_000
@@ -105,74 +101,10 @@ def _overall_check(checks: list[str]) -> str:
     return "ok" if checks and all(check == "ok" for check in checks) else "absent"
 
 
-ENTRY_COLUMNS = (
-    "statement_id", "entry_number", "account", "amount", "currency", "direction", "booking_date",
-    "value_date", "bank_ref", "end_to_end_id", "remittance", "counterparty", "reversal", "status",
-    "batch_count", "reference", "found_references",
-)  # fmt: skip
-
-
-_DIRECTION_VALUES = {direction: direction.value for direction in Direction}  # ``.value`` is slow per call
-CREDIT = Direction.CREDIT
-
-
-def _entry_row(
-    line: StatementLine, statement_pk: int, account: str, fallback_day: date | None
-) -> tuple[Any, ...]:
-    booked = line.booking_date or line.value_date or fallback_day
-    if booked is None:
-        raise ValueError("entry has no booking date and its statement no period")
-    # A batch entry carries many transfers' texts: it is a provider lump sum, never one payment.
-    is_batch = (line.batch_count or 0) > 1
-    found: tuple[str, ...] = ()
-    if not is_batch:
-        found = reference_candidates(f"{line.remittance} {line.end_to_end_id}")
-    return (
-        statement_pk,
-        line.entry_number,
-        account,
-        line.amount,
-        line.currency,
-        _DIRECTION_VALUES[line.direction],
-        booked,
-        line.value_date,
-        line.bank_ref[:128],
-        line.end_to_end_id[:128],
-        line.remittance,
-        line.counterparty[:255],
-        line.reversal,
-        line.status[:8],
-        line.batch_count,
-        found[0] if len(found) == 1 else None,
-        ",".join(found)[:255],
-    )
-
-
-@dataclass(slots=True)
-class _StatementImport:
-    """One statement being imported: its row, running totals and the open COPY of its entries."""
-
-    row: BankStatement
-    summary: StatementSummary
-    writer: repository.RowWriter
-
-    def add(self, line: StatementLine) -> None:
-        """Write one entry and count it; ValueError if it cannot be stored."""
-        row = _entry_row(line, self.row.id, self.row.account, self.summary.statement.period_end)
-        summary = self.summary
-        summary.entries += 1
-        if line.status == "BOOK":
-            if line.direction is CREDIT:
-                summary.total_credit += line.amount
-            else:
-                summary.total_debit += line.amount
-        self.writer.write(row)
-
-
 def _open_statement(
     session: Session, file_id: int, item: Statement, account: str, report: ImportReport
-) -> _StatementImport | None:
-    """Record a statement's row and open the COPY of its entries; None (and an error) for another account."""
+) -> StatementWriter | None:
+    """Record a statement and open the COPY of its entries; None (and an error) for another account."""
     statement_account = item.account or account
     if account and statement_account and _normalise_account(statement_account) != _normalise_account(account):
         report.errors.append(
@@ -183,22 +115,7 @@ def _open_statement(
         return None
     if not statement_account:
         raise ReconciliationError("the file names no account: pass --account")
-    statement_row = BankStatement(
-        file_id=file_id,
-        position=item.index,
-        statement_id=item.statement_id[:64],
-        account=statement_account,
-        currency=item.currency or "VND",
-        opening_balance=item.opening_balance,
-        closing_balance=item.closing_balance,
-        period_start=item.period_start,
-        period_end=item.period_end,
-        balance_check="absent",
-    )
-    session.add(statement_row)
-    session.flush()
-    writer = repository.RowWriter(session, StatementEntry.__table__, ENTRY_COLUMNS)  # type: ignore[arg-type]
-    return _StatementImport(statement_row, StatementSummary(item), writer)
+    return StatementWriter.start(session, file_id, item, statement_account)
 
 
 def import_statement(
@@ -250,8 +167,8 @@ def _import_statement(
     session.add(file_row)
     session.flush()
     report = ImportReport(format=detected.value, account="", file_id=file_row.id)
-    opened: list[_StatementImport] = []
-    current: _StatementImport | None = None  # None while a statement for another account is skipped
+    opened: list[StatementWriter] = []
+    current: StatementWriter | None = None  # None while a statement for another account is skipped
     try:
         for item in read_statement_file(path, detected, profile, account, on_bytes=progress):
             if isinstance(item, StatementLine):  # the million: tested first
@@ -263,7 +180,7 @@ def _import_statement(
                     report.errors.append(LineError(item.entry_number, f"entry {item.entry_number}: {exc}"))
             elif isinstance(item, Statement):
                 if current is not None:
-                    current.writer.close()  # the connection is needed for the next statement's row
+                    current.close()  # the connection is needed for the next statement's row
                 current = _open_statement(session, file_row.id, item, account, report)
                 if current is not None:
                     opened.append(current)
@@ -271,12 +188,12 @@ def _import_statement(
                 report.errors.append(item)
     except BaseException as exc:
         if current is not None:
-            current.writer.abort(exc)
+            current.abort(exc)
         if isinstance(exc, StatementRefused):
             raise ReconciliationError(f"{path.name} refused: {exc}") from None
         raise
     if current is not None:
-        current.writer.close()
+        current.close()
     summaries = [(one.summary, one.row) for one in opened]
     if sum(summary.entries for summary, _ in summaries) >= ANALYZE_AFTER_ENTRIES:
         repository.analyze_entries(session)
