@@ -28,6 +28,7 @@ REFERENCE_PATTERN = re.compile(
 )
 
 _ALIASES = str.maketrans({"O": "0", "I": "1", "L": "1"})
+_ALIAS_CHARS = frozenset("OIL")
 _BODY_CHAR = "[0-9A-TV-Z]"  # Crockford plus its aliases O, I, L: every letter but U
 _SEPARATORS = r"[\W_]*"  # anything that is not a letter or digit may sit between characters
 _WORD_CHAR = r"[^\W_]"
@@ -70,20 +71,32 @@ def is_reference(text: str) -> bool:
 
 def search_references(text: str) -> ReferenceSearch:
     """Find every reference in ``text``, joining words split by spaces or punctuation."""
+    return ReferenceSearch(reference_candidates(text))
+
+
+def reference_candidates(text: str) -> tuple[str, ...]:
+    """Return the distinct references in ``text``, in order of appearance, in canonical form.
+
+    What :func:`search_references` finds, as a bare tuple for callers that search a
+    million texts (statement imports).
+    """
     upper = text.upper()
     if _FIRST not in upper:  # most texts without a reference are dismissed here
-        return ReferenceSearch(())
+        return ()
     compact = _COMPACT.search(upper)
     if compact is not None:
         start, end = compact.span()
         # Every candidate starts with an F at a word start: with none outside this whole word,
-        # it is the only one.
+        # it is the only one. (``[\W_]`` is exactly "not ``str.isalnum``", as ``re`` defines words.)
         if (
-            (start == 0 or _NOT_WORD.match(upper, start - 1))
+            (start == 0 or not upper[start - 1].isalnum())
             and upper.rfind(_FIRST, 0, start) == -1
             and upper.find(_FIRST, end) == -1
         ):
-            return ReferenceSearch((compact.group().translate(_ALIASES),))
+            reference = compact.group()
+            if _ALIAS_CHARS.isdisjoint(reference):
+                return (reference,)
+            return (reference.translate(_ALIASES),)
     found: list[str] = []
     for match in _SPREAD.finditer(upper):
         spread = match.group(1)
@@ -91,7 +104,7 @@ def search_references(text: str) -> ReferenceSearch:
         reference = joined.translate(_ALIASES)
         if reference not in found:
             found.append(reference)
-    return ReferenceSearch(tuple(found))
+    return tuple(found)
 
 
 def candidate_references(text: str) -> set[str]:

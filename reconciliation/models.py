@@ -71,8 +71,10 @@ class StatementEntry(Base):
     )
 
     id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
-    # Not indexed: no query reads entries by statement, and every index slows a million-row import.
-    statement_id: Mapped[int] = mapped_column(ForeignKey("bank_statements.id"))
+    # The statement's id, not indexed and with no foreign key: no query reads entries by statement,
+    # and both cost a million-row import dearly. Only the import writes entries, in the transaction
+    # that creates their statement; statements refuse deletion (migration 0006).
+    statement_id: Mapped[int] = mapped_column(BigIntId)
     entry_number: Mapped[int] = mapped_column(Integer)
     account: Mapped[str] = mapped_column(String(64))
     amount: Mapped[int] = mapped_column(BigInteger)

@@ -7,7 +7,15 @@ from payments.references import (
     ReferenceSearch,
     find_reference,
     is_reference,
+    reference_candidates,
     search_references,
 )
 
-__all__ = ["REFERENCE_PATTERN", "ReferenceSearch", "find_reference", "is_reference", "search_references"]
+__all__ = [
+    "REFERENCE_PATTERN",
+    "ReferenceSearch",
+    "find_reference",
+    "is_reference",
+    "reference_candidates",
+    "search_references",
+]

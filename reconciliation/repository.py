@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -67,7 +67,11 @@ def insert_rows(
 
 class RowWriter:
     """Stream rows into one table: a single open COPY on PostgreSQL (the server works while we
-    parse), batched executemany elsewhere. Nothing else may use the connection until closed."""
+    parse), batched executemany elsewhere. Nothing else may use the connection until closed.
+
+    ``write(values)`` adds one row, its values in ``columns`` order; on PostgreSQL it is the
+    COPY's own ``write_row``, with no call in between (it runs once per statement entry).
+    """
 
     def __init__(self, session: Session, table: Table, columns: Sequence[str], batch: int = 5_000) -> None:
         self.session = session
@@ -78,18 +82,16 @@ class RowWriter:
         self._copy_cm: Any = None
         self._copy: Any = None
         self._cursor: Any = None
+        self.write: Callable[[tuple[Any, ...]], None] = self._append
         if is_postgres(session):
             raw = session.connection().connection.driver_connection
             self._cursor = raw.cursor()  # type: ignore[union-attr]
             quoted = ", ".join(f'"{name}"' for name in self.columns)
             self._copy_cm = self._cursor.copy(f"COPY {table.name} ({quoted}) FROM STDIN")
             self._copy = self._copy_cm.__enter__()
+            self.write = self._copy.write_row
 
-    def write(self, values: tuple[Any, ...]) -> None:
-        """Add one row, its values in ``columns`` order."""
-        if self._copy is not None:
-            self._copy.write_row(values)
-            return
+    def _append(self, values: tuple[Any, ...]) -> None:
         self.pending.append(values)
         if len(self.pending) >= self.batch:
             self._flush()

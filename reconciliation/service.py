@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -22,18 +21,16 @@ from reconciliation.importers import (
     StatementFormat,
     StatementLine,
     StatementRefused,
-    StatementSummary,
     read_statement_file,
 )
 from reconciliation.models import (
-    BankStatement,
     PaymentSettlement,
     ProviderSettlementLine,
     ReconciliationException,
     StatementEntry,
     StatementFile,
 )
-from reconciliation.reference import search_references
+from reconciliation.statement_writer import StatementWriter
 
 #: A file this large changes the entries' statistics enough to mislead the planner of the next run.
 ANALYZE_AFTER_ENTRIES = 10_000
@@ -104,41 +101,21 @@ def _overall_check(checks: list[str]) -> str:
     return "ok" if checks and all(check == "ok" for check in checks) else "absent"
 
 
-ENTRY_COLUMNS = (
-    "statement_id", "entry_number", "account", "amount", "currency", "direction", "booking_date",
-    "value_date", "bank_ref", "end_to_end_id", "remittance", "counterparty", "reversal", "status",
-    "batch_count", "reference", "found_references",
-)  # fmt: skip
-
-
-def _entry_row(
-    line: StatementLine, statement_row: BankStatement, fallback_day: date | None
-) -> tuple[Any, ...]:
-    booked = line.booking_date or line.value_date or fallback_day
-    if booked is None:
-        raise ValueError("entry has no booking date and its statement no period")
-    # A batch entry carries many transfers' texts: it is a provider lump sum, never one payment.
-    is_batch = (line.batch_count or 0) > 1
-    found = () if is_batch else search_references(f"{line.remittance} {line.end_to_end_id}").candidates
-    return (
-        statement_row.id,
-        line.entry_number,
-        statement_row.account,
-        line.amount,
-        line.currency,
-        line.direction.value,
-        booked,
-        line.value_date,
-        line.bank_ref[:128],
-        line.end_to_end_id[:128],
-        line.remittance,
-        line.counterparty[:255],
-        line.reversal,
-        line.status[:8],
-        line.batch_count,
-        found[0] if len(found) == 1 else None,
-        ",".join(found)[:255],
-    )
+def _open_statement(
+    session: Session, file_id: int, item: Statement, account: str, report: ImportReport
+) -> StatementWriter | None:
+    """Record a statement and open the COPY of its entries; None (and an error) for another account."""
+    statement_account = item.account or account
+    if account and statement_account and _normalise_account(statement_account) != _normalise_account(account):
+        report.errors.append(
+            LineError(
+                0, f"statement {item.index + 1} is for account {statement_account}, not {account}", item.index
+            )
+        )
+        return None
+    if not statement_account:
+        raise ReconciliationError("the file names no account: pass --account")
+    return StatementWriter.start(session, file_id, item, statement_account)
 
 
 def import_statement(
@@ -190,75 +167,34 @@ def _import_statement(
     session.add(file_row)
     session.flush()
     report = ImportReport(format=detected.value, account="", file_id=file_row.id)
-    summaries: list[tuple[StatementSummary, BankStatement]] = []
-    skip_statement = False
-    writer: repository.RowWriter | None = None
+    opened: list[StatementWriter] = []
+    current: StatementWriter | None = None  # None while a statement for another account is skipped
     try:
         for item in read_statement_file(path, detected, profile, account, on_bytes=progress):
-            if isinstance(item, Statement):
-                skip_statement = False
-                statement_account = item.account or account
-                if (
-                    account
-                    and statement_account
-                    and _normalise_account(statement_account) != _normalise_account(account)
-                ):
-                    report.errors.append(
-                        LineError(
-                            0,
-                            f"statement {item.index + 1} is for account {statement_account}, not {account}",
-                            item.index,
-                        )
-                    )
-                    skip_statement = True
+            if isinstance(item, StatementLine):  # the million: tested first
+                if current is None:
                     continue
-                if not statement_account:
-                    raise ReconciliationError("the file names no account: pass --account")
-                if writer is not None:
-                    writer.close()  # the connection is needed for the next statement's row
-                statement_row = BankStatement(
-                    file_id=file_row.id,
-                    position=item.index,
-                    statement_id=item.statement_id[:64],
-                    account=statement_account,
-                    currency=item.currency or "VND",
-                    opening_balance=item.opening_balance,
-                    closing_balance=item.closing_balance,
-                    period_start=item.period_start,
-                    period_end=item.period_end,
-                    balance_check="absent",
-                )
-                session.add(statement_row)
-                session.flush()
-                summaries.append((StatementSummary(item), statement_row))
-                writer = repository.RowWriter(session, StatementEntry.__table__, ENTRY_COLUMNS)  # type: ignore[arg-type]
-            elif isinstance(item, StatementLine):
-                if skip_statement:
-                    continue
-                summary, statement_row = summaries[-1]
                 try:
-                    row = _entry_row(item, statement_row, summary.statement.period_end)
+                    current.add(item)
                 except ValueError as exc:
                     report.errors.append(LineError(item.entry_number, f"entry {item.entry_number}: {exc}"))
-                    continue
-                summary.entries += 1
-                if item.status == "BOOK":
-                    if item.direction.value == "credit":
-                        summary.total_credit += item.amount
-                    else:
-                        summary.total_debit += item.amount
-                assert writer is not None
-                writer.write(row)
+            elif isinstance(item, Statement):
+                if current is not None:
+                    current.close()  # the connection is needed for the next statement's row
+                current = _open_statement(session, file_row.id, item, account, report)
+                if current is not None:
+                    opened.append(current)
             else:
                 report.errors.append(item)
     except BaseException as exc:
-        if writer is not None:
-            writer.abort(exc)
+        if current is not None:
+            current.abort(exc)
         if isinstance(exc, StatementRefused):
             raise ReconciliationError(f"{path.name} refused: {exc}") from None
         raise
-    if writer is not None:
-        writer.close()
+    if current is not None:
+        current.close()
+    summaries = [(one.summary, one.row) for one in opened]
     if sum(summary.entries for summary, _ in summaries) >= ANALYZE_AFTER_ENTRIES:
         repository.analyze_entries(session)
     for summary, statement_row in summaries:

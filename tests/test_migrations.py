@@ -30,6 +30,29 @@ def test_audit_log_refuses_update_and_delete(app, agency):
                     conn.execute(text(statement))
 
 
+def test_bank_statements_refuse_delete_as_their_entries_have_no_foreign_key(app, agency, tmp_path):
+    import pytest
+    from sqlalchemy import text
+    from sqlalchemy.exc import DatabaseError
+
+    from payments.db import get_session
+    from reconciliation.service import import_statement
+    from reconciliation.synthetic import SyntheticEntry
+    from tests.reconciliation.helpers import camt_file
+
+    with app.app_context():
+        session = get_session()
+        import_statement(session, camt_file(tmp_path, "s", [SyntheticEntry("100000")]), actor="test")
+        session.commit()
+        engine = get_db().engine
+        with pytest.raises(DatabaseError, match="never deleted"):
+            with engine.begin() as conn:
+                conn.execute(text("DELETE FROM bank_statements"))
+        with engine.begin() as conn:
+            conn.execute(text("UPDATE bank_statements SET balance_check = 'ok'"))  # only deletion is refused
+            assert conn.execute(text("SELECT count(*) FROM statement_entries")).scalar() == 1
+
+
 def test_current_alembic_head_file_names_the_single_head():
     # Two branches that each add a migration then conflict in git on this one file.
     from pathlib import Path

@@ -41,10 +41,10 @@ class _Paths:
 
         # Entry children are walked directly (no path lookups): a million entries must stay fast.
         for tag in (
-            "Amt", "CdtDbtInd", "RvslInd", "Sts", "Cd", "BookgDt", "ValDt", "Dt", "DtTm", "AcctSvcrRef",
-            "NtryRef", "AddtlNtryInf", "NtryDtls", "Btch", "NbOfTxs", "TxDtls", "Refs", "EndToEndId",
-            "RmtInf", "Ustrd", "Strd", "CdtrRefInf", "Ref", "AddtlTxInf", "AmtDtls", "TxAmt", "RltdPties",
-            "Dbtr", "Pty", "Nm",
+            "Ntry", "Amt", "CdtDbtInd", "RvslInd", "Sts", "Cd", "BookgDt", "ValDt", "Dt", "DtTm",
+            "AcctSvcrRef", "NtryRef", "AddtlNtryInf", "NtryDtls", "Btch", "NbOfTxs", "TxDtls", "Refs",
+            "EndToEndId", "RmtInf", "Ustrd", "Strd", "CdtrRefInf", "Ref", "AddtlTxInf", "AmtDtls", "TxAmt",
+            "RltdPties", "Dbtr", "Pty", "Nm",
         ):  # fmt: skip
             setattr(self, tag, ns + tag)
         self.entry_children = {ns + name: kind for name, kind in ENTRY_CHILDREN.items()}
@@ -138,28 +138,32 @@ def _date_of(el: etree._Element) -> str:
 def _read_detail(tx: etree._Element, p: _Paths) -> TransactionDetail:
     amount: int | None = None
     end_to_end = counterparty = ""
-    parts: list[str] = []
+    parts: list[str] = []  # the non-empty texts, in document order
     for child in tx:
         tag = child.tag
-        if tag == p.Amt:
+        if tag == p.RmtInf:  # the common children first: this runs once per entry
+            for part in child:
+                if part.tag == p.Ustrd:
+                    text = (part.text or "").strip()
+                    if text:
+                        parts.append(text)
+                elif part.tag == p.Strd:
+                    parts.extend(text for text in map(_strip, part.iter(p.Ref)) if text)
+        elif tag == p.Refs:
+            for ref in child:
+                if ref.tag == p.EndToEndId:
+                    end_to_end = (ref.text or "").strip()
+        elif tag == p.Amt:
             amount = to_minor_units(child.text or "", child.get("Ccy", ""))
         elif tag == p.AmtDtls:
             tx_amt = child.find(p.TxAmt)
             amt = tx_amt.find(p.Amt) if tx_amt is not None else None
             if amt is not None and amount is None:
                 amount = to_minor_units(amt.text or "", amt.get("Ccy", ""))
-        elif tag == p.Refs:
-            for ref in child:
-                if ref.tag == p.EndToEndId:
-                    end_to_end = _strip(ref)
-        elif tag == p.RmtInf:
-            for part in child:
-                if part.tag == p.Ustrd:
-                    parts.append(_strip(part))
-                elif part.tag == p.Strd:
-                    parts.extend(_strip(ref) for ref in part.iter(p.Ref))
         elif tag == p.AddtlTxInf:
-            parts.append(_strip(child))
+            text = _strip(child)
+            if text:
+                parts.append(text)
         elif tag == p.RltdPties:
             debtor = child.find(p.Dbtr)
             if debtor is not None:
@@ -168,12 +172,8 @@ def _read_detail(tx: etree._Element, p: _Paths) -> TransactionDetail:
                     party = debtor.find(p.Pty)
                     name = party.find(p.Nm) if party is not None else None
                 counterparty = _strip(name) if name is not None else ""
-    return TransactionDetail(
-        amount=amount,
-        end_to_end_id=end_to_end,
-        remittance=REMITTANCE_SEPARATOR.join(part for part in parts if part),
-        counterparty=counterparty,
-    )
+    remittance = parts[0] if len(parts) == 1 else REMITTANCE_SEPARATOR.join(parts)
+    return TransactionDetail(amount, end_to_end, remittance, counterparty)
 
 
 # What each child of an entry is, by local name: one dict lookup per child instead of a chain of compares.
@@ -184,7 +184,12 @@ ENTRY_CHILDREN = {
 }  # fmt: skip
 
 
+_CREDIT, _DEBIT = Direction.CREDIT, Direction.DEBIT
+
+
 def _read_entry(ntry: etree._Element, p: _Paths, statement_index: int, number: int) -> StatementLine:
+    # The hot loop of a million-entry import: every element touched costs a proxy object, so each
+    # child is read once, in place, and nothing is looked up twice.
     amount_text = currency = indicator = status = booking = value = bank_ref = entry_ref = extra = ""
     reversal = False
     batch_count: int | None = None
@@ -199,9 +204,13 @@ def _read_entry(ntry: etree._Element, p: _Paths, statement_index: int, number: i
         elif kind == _CDT_DBT:
             indicator = (child.text or "").strip()
         elif kind == _BOOKG:
-            booking = _date_of(child)
+            for choice in child:  # Dt or DtTm
+                booking = (choice.text or "").strip()
+                break
         elif kind == _VAL:
-            value = _date_of(child)
+            for choice in child:
+                value = (choice.text or "").strip()
+                break
         elif kind == _SVCR_REF:
             bank_ref = (child.text or "").strip()
         elif kind == _DTLS:
@@ -213,7 +222,7 @@ def _read_entry(ntry: etree._Element, p: _Paths, statement_index: int, number: i
                     if count is not None and _strip(count).isdigit():
                         batch_count = int(_strip(count))
         elif kind == _STS:
-            status = _strip(child) or _date_of(child)  # v08+: Sts/Cd
+            status = (child.text or "").strip() or _date_of(child)  # v08+: Sts/Cd
         elif kind == _RVSL:
             reversal = _strip(child).lower() == "true"
         elif kind == _NTRY_REF:
@@ -222,29 +231,41 @@ def _read_entry(ntry: etree._Element, p: _Paths, statement_index: int, number: i
             extra = _strip(child)
     if not amount_text.strip():
         raise LineRejected("entry has no Amt")
-    if indicator not in ("CRDT", "DBIT"):
+    if indicator == "CRDT":
+        direction = _CREDIT
+    elif indicator == "DBIT":
+        direction = _DEBIT
+    else:
         raise LineRejected(f"CdtDbtInd must be CRDT or DBIT, not {indicator!r}")
-    remittance_parts = [d.remittance for d in details if d.remittance]
-    if extra:
-        remittance_parts.append(extra)
-    single = details[0] if len(details) == 1 else None
-    end_to_end = single.end_to_end_id if single else ""
+    end_to_end = counterparty = remittance = ""
+    if len(details) == 1:
+        single = details[0]
+        end_to_end, counterparty, remittance = single.end_to_end_id, single.counterparty, single.remittance
+        if extra:
+            remittance = f"{remittance}{REMITTANCE_SEPARATOR}{extra}" if remittance else extra
+    else:
+        parts = [d.remittance for d in details if d.remittance]
+        if extra:
+            parts.append(extra)
+        remittance = REMITTANCE_SEPARATOR.join(parts)
+        if len(details) > 1 and batch_count is None:
+            batch_count = len(details)
     return StatementLine(
         statement_index,
         number,
         to_minor_units(amount_text, currency),
         currency.upper(),
-        Direction.CREDIT if indicator == "CRDT" else Direction.DEBIT,
+        direction,
         parse_iso_date(booking),
         parse_iso_date(value),
         bank_ref,
         entry_ref,
         "" if end_to_end == "NOTPROVIDED" else end_to_end,
-        REMITTANCE_SEPARATOR.join(remittance_parts),
-        single.counterparty if single else "",
+        remittance,
+        counterparty,
         reversal,
         status.upper() or "BOOK",
-        batch_count if batch_count is not None else (len(details) if len(details) > 1 else None),
+        batch_count,
         tuple(details),
     )
 
@@ -278,8 +299,8 @@ def read_camt(stream: IO[bytes]) -> Iterator[ImportItem]:
                 _refuse_doctype(el)
                 tag = el.tag
                 paths = _Paths(tag[: tag.index("}") + 1] if tag.startswith("{") else "")
-            local = el.tag.rpartition("}")[2]
-            if local == "Ntry":
+            tag = el.tag
+            if tag == paths.Ntry or tag.rpartition("}")[2] == "Ntry":
                 parent = el.getparent()
                 if statement is None:
                     statement_index += 1

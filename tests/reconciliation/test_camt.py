@@ -18,6 +18,7 @@ from reconciliation.importers import (
     StatementRefused,
     summarise,
 )
+from reconciliation.importers.base import TransactionDetail
 from reconciliation.importers.camt import read_camt
 from reconciliation.synthetic import SyntheticEntry, write_camt053
 
@@ -234,3 +235,38 @@ def test_read_camt_memory_does_not_grow_with_file_size(tmp_path):
         growth[n] = grown_kib
     # 50x the entries (about 30 MB of XML) may not cost more than a few MB of extra peak memory.
     assert growth[100_000] < growth[2_000] + 8 * 1024, growth
+
+
+def _entry(details: str, extra: str = "") -> str:
+    return (
+        '<Ntry><Amt Ccy="VND">300000</Amt><CdtDbtInd>CRDT</CdtDbtInd><Sts>BOOK</Sts>'
+        f"<BookgDt><Dt>2026-11-25</Dt></BookgDt><AddtlNtryInf>{extra}</AddtlNtryInf>"
+        f"<NtryDtls>{details}</NtryDtls></Ntry>"
+    )
+
+
+def test_read_camt_transfer_content_joins_every_non_empty_part_in_order():
+    one = (
+        "<TxDtls><Refs><EndToEndId>E2E-9</EndToEndId></Refs>"
+        "<RmtInf><Ustrd>NOP PHI</Ustrd><Ustrd> </Ustrd><Strd><CdtrRefInf><Ref>FG7K3M9Q2XAB</Ref>"
+        "</CdtrRefInf></Strd></RmtInf><AddtlTxInf>HO SO 12</AddtlTxInf></TxDtls>"
+    )
+    two = (
+        "<TxDtls><RmtInf><Ustrd>A</Ustrd></RmtInf></TxDtls><TxDtls><RmtInf><Ustrd>B</Ustrd></RmtInf></TxDtls>"
+    )
+    raw = (
+        "<Document><BkToCstmrStmt><Stmt><Id>S</Id><Acct><Id><Othr><Id>ACC</Id></Othr></Id></Acct>"
+        + _entry(one, extra="MBVCB")
+        + _entry(one)
+        + _entry("", extra="ONLY EXTRA")
+        + _entry(two, extra="LO")
+        + "</Stmt></BkToCstmrStmt></Document>"
+    ).encode()
+    lines = [i for i in _read(raw) if isinstance(i, StatementLine)]
+    assert [(line.remittance, line.end_to_end_id, line.batch_count) for line in lines] == [
+        ("NOP PHI | FG7K3M9Q2XAB | HO SO 12 | MBVCB", "E2E-9", None),
+        ("NOP PHI | FG7K3M9Q2XAB | HO SO 12", "E2E-9", None),
+        ("ONLY EXTRA", "", None),
+        ("A | B | LO", "", 2),  # two transfers in one entry: a batch even without Btch
+    ]
+    assert lines[0].details == (TransactionDetail(None, "E2E-9", "NOP PHI | FG7K3M9Q2XAB | HO SO 12", ""),)

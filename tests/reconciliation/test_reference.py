@@ -107,7 +107,7 @@ fragments = st.lists(
     st.one_of(
         references,
         st.sampled_from(
-            ["FG", "fg", "F", "g", " ", ".", "-", "_", "Đ", "x", "7K3M", "AB", "1", "O", "l", "U"]
+            ["FG", "fg", "F", "g", " ", ".", "-", "_", "Đ", "²", "x", "7K3M", "AB", "1", "O", "l", "U"]
         ),
     ),
     max_size=12,

@@ -113,6 +113,48 @@ def test_import_statement_other_account_is_refused_per_statement(session, tmp_pa
     assert report.entries == 0 and "not 9999.0.0000000" in report.errors[0].message
 
 
+def _statement_xml(statement_id: str, account: str, entries: str) -> str:
+    return (
+        f"<Stmt><Id>{statement_id}</Id><Acct><Id><Othr><Id>{account}</Id></Othr></Id></Acct>"
+        '<Bal><Tp><CdOrPrtry><Cd>OPBD</Cd></CdOrPrtry></Tp><Amt Ccy="VND">0</Amt>'
+        "<CdtDbtInd>CRDT</CdtDbtInd><Dt><Dt>2026-11-25</Dt></Dt></Bal>"
+        f"{entries}</Stmt>"
+    )
+
+
+def _entry_xml(amount: int, content: str, *, booked: str = "<Dt>2026-11-25</Dt>") -> str:
+    return (
+        f'<Ntry><Amt Ccy="VND">{amount}</Amt><CdtDbtInd>CRDT</CdtDbtInd><Sts>BOOK</Sts>'
+        f"<BookgDt>{booked}</BookgDt><NtryDtls><TxDtls><RmtInf><Ustrd>{content}</Ustrd></RmtInf>"
+        "</TxDtls></NtryDtls></Ntry>"
+    )
+
+
+def test_import_statement_skipped_statement_between_two_keeps_each_entry_with_its_own(session, tmp_path):
+    path = tmp_path / "three.xml"
+    path.write_text(
+        "<Document><BkToCstmrStmt>"
+        + _statement_xml("S1", ACCOUNT, _entry_xml(100_000, REF_A) + _entry_xml(200_000, "x"))
+        + _statement_xml("S2", "9999.0.0000000", _entry_xml(300_000, REF_B))
+        + _statement_xml("S3", ACCOUNT, _entry_xml(400_000, REF_C) + _entry_xml(1, "no day", booked=""))
+        + "</BkToCstmrStmt></Document>"
+    )
+    report = _import(session, path, account=ACCOUNT)
+    assert [(s["statement_id"], s["entries"]) for s in report.statements] == [("S1", 2), ("S3", 1)]
+    assert (report.entries, report.total_credit) == (3, 700_000)
+    assert [(e.entry_number, e.message.split(":")[0]) for e in report.errors] == [
+        (0, f"statement 2 is for account 9999.0.0000000, not {ACCOUNT}"),
+        (5, "entry 5"),  # no booking date, and its statement no period: reported, not stored
+    ]
+    rows = session.execute(
+        select(StatementEntry.entry_number, StatementEntry.reference, StatementEntry.statement_id).order_by(
+            StatementEntry.entry_number
+        )
+    ).all()
+    assert [(number, reference) for number, reference, _ in rows] == [(1, REF_A), (2, None), (4, REF_C)]
+    assert rows[0].statement_id == rows[1].statement_id != rows[2].statement_id
+
+
 def test_import_statement_doctype_file_is_refused(session, tmp_path):
     path = tmp_path / "evil.xml"
     path.write_bytes(
