@@ -18,6 +18,7 @@ from reconciliation.models import (
     ReconciliationItem,
     ReconciliationRun,
 )
+from reconciliation.plain_pairs import settled_pairs_among
 from reconciliation.run_report import RunReport
 
 VALUES = {member: member.value for enum_class in (Category, ItemKind, Way) for member in enum_class}
@@ -36,6 +37,27 @@ class RunPersister:
         self.exceptions = repository.exceptions_by_key(session, run.account)
         # Only exceptions open before this run can be healed by it; checked first, as a set, for speed.
         self.open_before = {key for key, row in self.exceptions.items() if row.status == "open"}
+
+    def settled_in_database(self, pairs: int) -> None:
+        """Count the plain pairs the database settled for this run, and heal what they answer."""
+        if not pairs:
+            return
+        counts = self.report.counts
+        counts["payment:matched"] += pairs
+        counts["statement_line:matched"] += pairs
+        self.report.settled += pairs
+        if not self.open_before:
+            return
+        ids: dict[str, set[int]] = {"payment": set(), "statement_line": set()}
+        for key in self.open_before:
+            kind, _, item_id = key.partition(":")
+            if kind in ids:
+                ids[kind].add(int(item_id))
+        for payment_id, entry_id in settled_pairs_among(
+            self.session, self.run.id, ids["payment"], ids["statement_line"]
+        ):
+            self._heal(f"payment:{payment_id}")
+            self._heal(f"statement_line:{entry_id}")
 
     def matched_elsewhere(self, payment: Row[Any]) -> None:
         """Record a payment already settled by another day's entry as matched."""
