@@ -16,7 +16,8 @@ The conditions, each mirroring a rule of the matcher that could otherwise touch 
 * no other entry of the day names ``R`` as its one reference (else several credits
   claim the payment: duplicate or mismatch);
 * no other entry of the day shares its bank reference (else one is a duplicate delivery);
-* no reversal of the day carries its bank reference or ``R`` (else they net each other);
+* no reversal of the day carries its bank reference or ``R``, as bank reference or found
+  reference (else they could net each other);
 * the payment is the succeeded, direct-channel payment ``R`` of an agency collecting
   into the account, with the entry's amount and currency (else mismatch or duplicate);
 * the payment is not settled yet (a settled one is shown as such by the matcher).
@@ -29,10 +30,9 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable
 from datetime import date, datetime
-from typing import Any
 
-from sqlalchemy import ColumnElement, String, and_, case, cast, exists, insert, literal, select
-from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
+from sqlalchemy import ColumnElement, String, and_, case, cast, exists, func, insert, literal, select
+from sqlalchemy.orm import Session, aliased
 
 from payments.db import UTCDateTime
 from payments.models import Agency, Payment
@@ -43,6 +43,27 @@ from reconciliation.models import PaymentSettlement, StatementEntry
 SETTLEMENT_COLUMNS = ("payment_id", "entry_id", "settled_on", "statement_ref", "run_id", "created_at")
 #: How many ids one ``IN (...)`` list carries (SQLite's limit on bound parameters is far above).
 ID_BATCH = 500
+#: Beyond this many texts carried by the day's reversals, the whole day goes to the matcher.
+MAX_REVERSAL_TEXTS = 5_000
+
+
+def _of_the_day(table: type[StatementEntry], account: str, day: date) -> ColumnElement[bool]:
+    return and_(table.account == account, table.booking_date == day)
+
+
+def _reversal_texts(session: Session, account: str, day: date) -> list[str]:
+    """Every bank reference and reference a reversal of the day carries: what it could net against.
+
+    Reversals are few, so they are read here and handed to the statement as a list; as a
+    subquery the planner misjudged them and scanned them once per entry.
+    """
+    rows = session.execute(
+        select(StatementEntry.bank_ref, StatementEntry.found_references).where(
+            _of_the_day(StatementEntry, account, day), StatementEntry.reversal.is_(True)
+        )
+    )
+    texts = {text for bank_ref, found in rows for text in (bank_ref, *found.split(",")) if text}
+    return sorted(texts)
 
 
 def settle_plain_pairs(
@@ -55,33 +76,27 @@ def settle_plain_pairs(
     now: datetime,
 ) -> int:
     """Write a settlement, owned by ``run_id``, for every plain pair of the day; return how many."""
+    reversal_texts = _reversal_texts(session, account, day)
+    if len(reversal_texts) > MAX_REVERSAL_TEXTS:
+        return 0  # an odd day: let the matcher do all of it rather than ship a huge list
     entry = aliased(StatementEntry, name="e")
     other = aliased(StatementEntry, name="other")
-    reversal = aliased(StatementEntry, name="rev")
-
-    def of_the_day(table: type[StatementEntry]) -> ColumnElement[bool]:
-        return and_(table.account == account, table.booking_date == day)
-
-    def reversal_lists(text: InstrumentedAttribute[Any]) -> ColumnElement[bool]:
-        # found_references is comma-separated. Only an alphanumeric text can equal a reference, and
-        # for one LIKE is plain equality; any other text, wildcards and all, can only match more,
-        # which sends the pair to the matcher: never wrong, just slower.
-        return (literal(",") + reversal.found_references + ",").like(literal("%,") + text + ",%")
-
-    names_same_reference = exists().where(
-        of_the_day(other), other.reference == entry.reference, other.id != entry.id
+    # Texts that more than one entry of the day carries: few, so the database keeps them as a
+    # hashed list. (Written as "no other entry with ...", the planner counts each entry's match
+    # with itself, expects no row to survive and picks per-row loops for a million rows.)
+    shared_references = (
+        select(other.found_references)
+        .where(_of_the_day(other, account, day), other.found_references != "")
+        .group_by(other.found_references)
+        .having(func.count() > 1)
     )
-    shares_bank_ref = exists().where(
-        of_the_day(other), other.bank_ref == entry.bank_ref, other.id != entry.id
+    shared_bank_refs = (
+        select(other.bank_ref)
+        .where(_of_the_day(other, account, day), other.bank_ref != "")
+        .group_by(other.bank_ref)
+        .having(func.count() > 1)
     )
-    reversal_names_it = exists().where(
-        of_the_day(reversal),
-        reversal.reversal.is_(True),
-        # A reversal sharing the bank reference is already "another entry with that bank reference".
-        (reversal.bank_ref == entry.reference)
-        | reversal_lists(entry.reference)
-        | reversal_lists(entry.bank_ref),
-    )
+    collecting_agencies = select(Agency.id).where(Agency.treasury_account == account)
     already_settled = exists().where(PaymentSettlement.payment_id == Payment.id)
     pairs = (
         select(
@@ -92,23 +107,23 @@ def settle_plain_pairs(
             literal(run_id),
             literal(now, UTCDateTime),
         )
-        .join_from(entry, Payment, Payment.reference == entry.reference)
-        .join(Agency, Agency.id == Payment.agency_id)
+        # found_references is what the matcher reads: joined to a reference, it holds that one alone.
+        .join_from(entry, Payment, Payment.reference == entry.found_references)
         .where(
-            of_the_day(entry),
+            _of_the_day(entry, account, day),
             entry.status == "BOOK",
             entry.direction == Direction.CREDIT.value,
             entry.reversal.is_(False),
-            entry.found_references == entry.reference,
             Payment.status == PaymentStatus.SUCCEEDED,
             Payment.provider_code.in_(sorted(direct_providers)),
             Payment.amount == entry.amount,
             Payment.currency == entry.currency,
-            Agency.treasury_account == account,
+            Payment.agency_id.in_(collecting_agencies),
             ~already_settled,
-            ~names_same_reference,
-            (entry.bank_ref == "") | ~shares_bank_ref,
-            ~reversal_names_it,
+            entry.found_references.not_in(shared_references),
+            entry.bank_ref.not_in(shared_bank_refs),
+            entry.found_references.not_in(reversal_texts),
+            entry.bank_ref.not_in(reversal_texts),
         )
         .order_by(Payment.id)
     )
