@@ -177,6 +177,8 @@ def _run_day(
             now=utcnow(),
         )
         persister.settled_in_database(settled)
+        if progress is not None:
+            progress(2 * settled)  # a payment and an entry each
     # What the database settled for this run just now is left out of both streams.
     payments = repository.stream_payments(session, account, day, run.id)
     referenced = repository.stream_entries(session, account, day, with_reference=True, run_id=run.id)

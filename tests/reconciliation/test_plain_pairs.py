@@ -328,3 +328,19 @@ def test_plain_pairs_in_the_database_agree_with_the_pure_matcher(session, the_ag
         assert _run_outcome(session, True) == _run_outcome(session, False)
     finally:
         session.rollback()
+
+
+def test_run_day_counts_plain_pairs_as_matched_settled_and_done_for_the_progress_bar(session, the_agency):
+    payment = paid_payment(session, the_agency, REFS[0])
+    statement = _statement(session)
+    entry = _entry(statement, (REFS[0],), bank_ref="FT1")
+    session.add_all([entry, _entry(statement, ("FGZZZZZZZZZZ",), bank_ref="FT2")])
+    session.flush()
+    done = []
+    report = run_day(session, DAY, ACCOUNT, settings=RunSettings(), actor="t", progress=done.append)
+    assert report.counts == {"payment:matched": 1, "statement_line:matched": 1,
+                             "statement_line:unexpected_in_statement": 1}  # fmt: skip
+    assert report.settled == 1
+    assert session.get(PaymentSettlement, payment.id).entry_id == entry.id
+    assert done[0] == 2 and sum(done) == 3  # the pair at once, then the stray entry
+    session.rollback()
