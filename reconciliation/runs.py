@@ -120,7 +120,9 @@ def _chunks(
                 id_, reference, amount, currency, paid_on, account, channel, provider_code, provider_ref or ""
             )
             (direct if channel is DIRECT else via_provider).append(payment)
-        exhausted = consumed == 0
+        # Fewer than a full chunk: these are the last payments, so every entry left joins them
+        # (a redelivered entry naming another reference still meets its original).
+        exhausted = consumed < CHUNK_PAYMENTS
         chunk_entries: list[BankEntry] = []
         while pending_entry is not None and (exhausted or pending_entry.reference <= boundary):
             chunk_entries.append(_entry(pending_entry))

@@ -10,7 +10,7 @@ from datetime import timedelta
 from itertools import chain
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
@@ -210,6 +210,17 @@ def _mostly(usual: object, *rare: object) -> st.SearchStrategy[object]:
     return st.sampled_from([usual] * 6 * len(rare) + list(rare))
 
 
+def _payment_spec(reference: str) -> dict[str, object]:
+    return {"reference": reference, "amount": 100_000, "provider": "sandbox", "paid_on": DAY,
+            "settled": None, "open_exception": False}  # fmt: skip
+
+
+def _entry_spec(reference: str, bank_ref: str) -> dict[str, object]:
+    return {"found": (reference,), "amount": 100_000, "currency": "VND", "direction": "credit",
+            "reversal": False, "bank_ref": bank_ref, "status": "BOOK", "booking_date": DAY,
+            "account": ACCOUNT}  # fmt: skip
+
+
 @st.composite
 def days(draw):
     """Payments (some settled, some with an open exception) and a day's entries that stress every rule."""
@@ -274,6 +285,14 @@ def days(draw):
 
 @settings(max_examples=200, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(day=days())
+# Found on PostgreSQL: with the plain pair of C gone, the last chunk's boundary fell between the
+# credit of A and a redelivery of it naming B, which then missed its original (now: one chunk).
+@example(
+    day=(
+        [_payment_spec(REFS[2]), _payment_spec(REFS[0])],
+        [_entry_spec(REFS[2], "FT0"), _entry_spec(REFS[0], "FT1"), _entry_spec(REFS[1], "FT1")],
+    )
+)
 def test_plain_pairs_in_the_database_agree_with_the_pure_matcher(session, the_agency, day):
     payment_specs, entry_specs = day
     try:
