@@ -7,7 +7,20 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import DateTime, Row, Table, and_, exists, func, insert, or_, select, text, type_coerce
+from sqlalchemy import (
+    ColumnElement,
+    DateTime,
+    Row,
+    Table,
+    and_,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    type_coerce,
+)
 from sqlalchemy.orm import Session
 
 from payments.models import Agency, Payment
@@ -177,11 +190,12 @@ def _by_reference(session: Session, column: Any) -> Any:
     return column.collate("C") if is_postgres(session) else column
 
 
-def stream_payments(session: Session, account: str, day: date) -> Iterator[Row[Any]]:
+def stream_payments(session: Session, account: str, day: date, run_id: int) -> Iterator[Row[Any]]:
     """Yield the account's succeeded payments paid on ``day`` or named by that day's entries, by reference.
 
     Each row carries the entry and day of an existing settlement, so a payment already
-    proven by another day's statement is not reported missing again.
+    proven by another day's statement is not reported missing again. Payments settled
+    by run ``run_id`` itself (its plain pairs, settled in the database) are left out.
     """
     start, end = day_bounds_utc(day)
     named_today = select(StatementEntry.reference).where(
@@ -212,6 +226,7 @@ def stream_payments(session: Session, account: str, day: date) -> Iterator[Row[A
                 and_(Payment.finished_at >= start, Payment.finished_at < end),
                 Payment.reference.in_(named_today),
             ),
+            or_(PaymentSettlement.run_id.is_(None), PaymentSettlement.run_id != run_id),
         )
         .order_by(_by_reference(session, Payment.reference))
         .execution_options(yield_per=STREAM_BATCH)
@@ -254,11 +269,21 @@ ENTRY_COLUMNS = (
 )
 
 
-def stream_entries(session: Session, account: str, day: date, *, with_reference: bool) -> Iterator[Row[Any]]:
-    """Yield the booked entries of ``day``: those naming one reference (by reference) or all the others."""
-    condition = (
+def stream_entries(
+    session: Session, account: str, day: date, *, with_reference: bool, run_id: int | None = None
+) -> Iterator[Row[Any]]:
+    """Yield the booked entries of ``day``: those naming one reference (by reference) or all the others.
+
+    Entries that settled a payment in run ``run_id`` (its plain pairs) are left out.
+    """
+    condition: ColumnElement[bool] = (
         StatementEntry.reference.is_not(None) if with_reference else StatementEntry.reference.is_(None)
     )
+    if run_id is not None:
+        settled_now = exists().where(
+            PaymentSettlement.entry_id == StatementEntry.id, PaymentSettlement.run_id == run_id
+        )
+        condition = and_(condition, ~settled_now)
     stmt = (
         select(*ENTRY_COLUMNS)
         .where(

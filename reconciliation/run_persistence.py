@@ -18,11 +18,15 @@ from reconciliation.models import (
     ReconciliationItem,
     ReconciliationRun,
 )
+from reconciliation.plain_pairs import SETTLEMENT_COLUMNS, settled_pairs_among
 from reconciliation.run_report import RunReport
 
 VALUES = {member: member.value for enum_class in (Category, ItemKind, Way) for member in enum_class}
 MATCHED = Category.MATCHED
-SETTLEMENT_COLUMNS = ("payment_id", "entry_id", "settled_on", "statement_ref", "run_id", "created_at")
+EXCEPTION_COLUMNS = (
+    "item_key", "category", "day", "account", "amount", "currency", "delta", "note", "status",
+    "first_run_id", "last_run_id", "created_at",
+)  # fmt: skip
 
 
 class RunPersister:
@@ -36,6 +40,28 @@ class RunPersister:
         self.exceptions = repository.exceptions_by_key(session, run.account)
         # Only exceptions open before this run can be healed by it; checked first, as a set, for speed.
         self.open_before = {key for key, row in self.exceptions.items() if row.status == "open"}
+        self.new_exceptions: dict[str, tuple[Any, ...]] = {}  # item key -> row, written with the next write
+
+    def settled_in_database(self, pairs: int) -> None:
+        """Count the plain pairs the database settled for this run, and heal what they answer."""
+        if not pairs:
+            return
+        counts = self.report.counts
+        counts["payment:matched"] += pairs
+        counts["statement_line:matched"] += pairs
+        self.report.settled += pairs
+        if not self.open_before:
+            return
+        ids: dict[str, set[int]] = {"payment": set(), "statement_line": set()}
+        for key in self.open_before:
+            kind, _, item_id = key.partition(":")
+            if kind in ids:
+                ids[kind].add(int(item_id))
+        for payment_id, entry_id in settled_pairs_among(
+            self.session, self.run.id, ids["payment"], ids["statement_line"]
+        ):
+            self._heal(f"payment:{payment_id}")
+            self._heal(f"statement_line:{entry_id}")
 
     def matched_elsewhere(self, payment: Row[Any]) -> None:
         """Record a payment already settled by another day's entry as matched."""
@@ -91,6 +117,9 @@ class RunPersister:
             settlements.append((payment_id, entry_id, booked, bank_ref or f"entry:{entry_id}", run_id, now))
         repository.insert_rows(self.session, PaymentSettlement.__table__, SETTLEMENT_COLUMNS, settlements)  # type: ignore[arg-type]
         self.report.settled += len(settlements)
+        exceptions = list(self.new_exceptions.values())
+        repository.insert_rows(self.session, ReconciliationException.__table__, EXCEPTION_COLUMNS, exceptions)  # type: ignore[arg-type]
+        self.new_exceptions.clear()
 
     def _row(self, outcome: Outcome) -> dict[str, Any]:
         kind = VALUES[outcome.kind]
@@ -138,21 +167,11 @@ class RunPersister:
     def _open(self, key: str, outcome: Outcome) -> None:
         existing = self.exceptions.get(key)
         if existing is None:
-            row = ReconciliationException(
-                item_key=key,
-                category=outcome.category.value,
-                day=self.run.day,
-                account=self.run.account,
-                amount=outcome.amount,
-                currency=outcome.currency,
-                delta=outcome.delta,
-                note=outcome.note[:255],
-                status="open",
-                first_run_id=self.run.id,
-                last_run_id=self.run.id,
-            )
-            self.session.add(row)
-            self.exceptions[key] = row
+            # New ones go in together by COPY at the end of the write (a first run can open thousands).
+            run_id, note = self.run.id, outcome.note[:255]
+            self.new_exceptions[key] = (key, outcome.category.value, self.run.day, self.run.account,
+                                        outcome.amount, outcome.currency, outcome.delta, note, "open",
+                                        run_id, run_id, utcnow())  # fmt: skip
             return
         # The same item again: refresh what it looks like now; a person's resolution stands.
         existing.category = outcome.category.value

@@ -1,10 +1,13 @@
 """Run the daily reconciliation for one account and day, and persist what it found.
 
-The day's data is streamed from the database sorted by payment reference and fed to
-the pure matcher in chunks (a chunk ends at a reference boundary, so every entry
-meets the payment it names). Everything without a reference (provider batches,
-unknown transfers, provider payments and their settlement lines) goes through one
-last call. Memory therefore stays bounded however large the day is.
+The plain pairs (one credit, one reference, one direct payment, same amount, nothing
+else naming either: nearly all of a day) are settled first by one statement inside the
+database (:mod:`reconciliation.plain_pairs`). The rest of the day's data is streamed
+from the database sorted by payment reference and fed to the pure matcher in chunks
+(a chunk ends at a reference boundary, so every entry meets the payment it names).
+Everything without a reference (provider batches, unknown transfers, provider payments
+and their settlement lines) goes through one last call.
+Memory therefore stays bounded however large the day is.
 
 Re-running a day is safe: it adds a run, updates the same exceptions (one per item,
 keyed by the item) and never settles a payment twice. A payment settled by another
@@ -40,6 +43,7 @@ from reconciliation.matching_types import (
     group_batches,
 )
 from reconciliation.models import ReconciliationRun
+from reconciliation.plain_pairs import settle_plain_pairs
 from reconciliation.run_persistence import RunPersister
 from reconciliation.run_report import RunReport as RunReport
 from webhooks.outbox import record_event
@@ -54,6 +58,8 @@ class RunSettings:
     direct_providers: frozenset[str] = frozenset({"vietqr", "sandbox"})
     provider_accounts: dict[str, str] = field(default_factory=dict)  # provider code -> collection account
     match: MatchConfig = MatchConfig()
+    #: settle plain pairs with one statement in the database (off: every item goes through the matcher)
+    plain_pairs_in_database: bool = True
 
 
 DIRECTIONS = {direction.value: direction for direction in Direction}
@@ -114,7 +120,9 @@ def _chunks(
                 id_, reference, amount, currency, paid_on, account, channel, provider_code, provider_ref or ""
             )
             (direct if channel is DIRECT else via_provider).append(payment)
-        exhausted = consumed == 0
+        # Fewer than a full chunk: these are the last payments, so every entry left joins them
+        # (a redelivered entry naming another reference still meets its original).
+        exhausted = consumed < CHUNK_PAYMENTS
         chunk_entries: list[BankEntry] = []
         while pending_entry is not None and (exhausted or pending_entry.reference <= boundary):
             chunk_entries.append(_entry(pending_entry))
@@ -161,8 +169,21 @@ def _run_day(
         return RunReport(run.id, day, account, "no_statement")
     repository.allow_large_sorts(session)
     persister = RunPersister(session, run, actor)
-    payments = repository.stream_payments(session, account, day)
-    referenced = repository.stream_entries(session, account, day, with_reference=True)
+    if settings.plain_pairs_in_database:
+        settled = settle_plain_pairs(
+            session,
+            account=account,
+            day=day,
+            run_id=run.id,
+            direct_providers=settings.direct_providers,
+            now=utcnow(),
+        )
+        persister.settled_in_database(settled)
+        if progress is not None:
+            progress(2 * settled)  # a payment and an entry each
+    # What the database settled for this run just now is left out of both streams.
+    payments = repository.stream_payments(session, account, day, run.id)
+    referenced = repository.stream_entries(session, account, day, with_reference=True, run_id=run.id)
     provider_payments: list[LedgerPayment] = []
     settled_before: set[int] = set()
     for direct, entries, settled_here, via_provider in _chunks(payments, referenced, settings, persister):

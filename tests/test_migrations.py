@@ -53,6 +53,27 @@ def test_bank_statements_refuse_delete_as_their_entries_have_no_foreign_key(app,
             assert conn.execute(text("SELECT count(*) FROM statement_entries")).scalar() == 1
 
 
+def test_payments_refuse_delete_so_no_settlement_loses_its_payment(app, agency):
+    import pytest
+    from sqlalchemy import select, text
+    from sqlalchemy.exc import DatabaseError
+    from sqlalchemy.orm import Session
+
+    from payments.models import Agency
+    from tests.reconciliation.helpers import paid_payment
+
+    with app.app_context():
+        engine = get_db().engine
+        with Session(engine) as session:
+            paid_payment(session, session.scalars(select(Agency)).one(), "FGAAAAAAAAAA")
+            session.commit()
+        with pytest.raises(DatabaseError, match="never deleted"):
+            with engine.begin() as conn:
+                conn.execute(text("DELETE FROM payments"))
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM payments")).scalar() == 1
+
+
 def test_current_alembic_head_file_names_the_single_head():
     # Two branches that each add a migration then conflict in git on this one file.
     from pathlib import Path
