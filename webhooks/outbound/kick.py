@@ -17,6 +17,7 @@ import logging
 import os
 import threading
 import time
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -75,8 +76,9 @@ def kicker_for(app: Flask) -> Kicker | None:
 class Kicker:
     """Publishes committed event ids from one background thread, many commits per message.
 
-    The thread starts on first use in each process (a forked worker gets its own) and is a
-    daemon: ids not yet published when the process ends are found by the sweep.
+    The thread starts on first use in each process and is a daemon: ids not yet published
+    when the process ends are found by the sweep. A forked child starts afresh (see
+    :func:`_restart_after_fork`): it inherits neither the parent's thread nor its lock.
     """
 
     def __init__(
@@ -88,17 +90,23 @@ class Kicker:
         self.celery_app = celery_app
         self._publish = publish or self._send_task
         self._linger = linger
+        self._start_afresh()
+        _KICKERS.add(self)
+
+    def _start_afresh(self) -> None:
+        # A fork copies a lock as it was (maybe held by a thread that does not exist in the
+        # child) and the parent's pending ids (the parent publishes those): replace both.
         self._lock = threading.Condition()
         self._pending: list[str] = []
         self._busy = False
-        self._pid = 0
+        self._started = False
 
     def submit(self, event_ids: Sequence[str]) -> None:
         """Queue committed events for the next message; returns at once."""
         with self._lock:
             self._pending.extend(event_ids)
-            if self._pid != os.getpid():  # first use here, or a fork inherited a dead thread
-                self._pid = os.getpid()
+            if not self._started:
+                self._started = True
                 threading.Thread(target=self._run, name="feegate-webhook-kick", daemon=True).start()
             self._lock.notify_all()
 
@@ -128,3 +136,14 @@ class Kicker:
         self.celery_app.send_task(
             TaskNames.WEBHOOKS_DISPATCH, args=[event_ids], queue=QueueNames.WEBHOOKS, retry=False
         )
+
+
+_KICKERS: weakref.WeakSet[Kicker] = weakref.WeakSet()
+
+
+def _restart_after_fork() -> None:
+    for kicker in list(_KICKERS):
+        kicker._start_afresh()
+
+
+os.register_at_fork(after_in_child=_restart_after_fork)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import re
 import threading
+import time
 
 from celery.schedules import crontab
 from sqlalchemy import func, select
@@ -191,3 +192,43 @@ def test_kicker_publishes_every_id_once_in_fewer_messages_and_survives_broker_er
     assert sorted(flat + lost) == sorted([*submitted, "evt_after_error"])  # each id published once
     assert flat[-1] == "evt_after_error"  # the thread outlived the broker error
     assert len(published) + 1 <= 6 and all(len(ids) <= MESSAGE_SIZE for ids in published + failed)
+
+
+def test_kicker_in_a_forked_child_publishes_even_if_the_parent_held_its_lock_at_fork():
+    import os
+
+    read_end, write_end = os.pipe()
+    holding = threading.Event()
+    release = threading.Event()
+
+    def publish(ids: list[str]) -> None:
+        if os.getpid() == parent:
+            holding.set()
+            release.wait(5)
+        else:
+            os.write(write_end, ",".join(ids).encode())
+
+    parent = os.getpid()
+    kicker = Kicker(celery_app=None, publish=publish, linger=0)
+    kicker.submit(["evt_parent"])
+    assert holding.wait(5)
+    with kicker._lock:  # the parent's lock is held at the moment of the fork
+        child = os.fork()
+        if child == 0:  # pragma: no cover - runs in the child, which reports through its exit code
+            try:
+                kicker.submit(["evt_child"])
+                os._exit(0 if kicker.flush(timeout=5) else 1)
+            except BaseException:
+                os._exit(2)
+    release.set()
+    deadline = time.monotonic() + 10
+    while (done := os.waitpid(child, os.WNOHANG)) == (0, 0) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    if done == (0, 0):  # the child hangs on the lock it inherited
+        os.kill(child, 9)
+        os.waitpid(child, 0)
+    os.close(write_end)
+    assert done != (0, 0) and os.waitstatus_to_exitcode(done[1]) == 0
+    assert os.read(read_end, 100) == b"evt_child"  # the child published its own id, not the parent's
+    os.close(read_end)
+    assert kicker.flush()
