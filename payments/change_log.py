@@ -28,7 +28,11 @@ _AUDIT: Table = AuditEntry.__table__  # type: ignore[assignment]
 _OUTBOX: Table = OutboxEvent.__table__  # type: ignore[assignment]
 _INVOICES: Table = Invoice.__table__  # type: ignore[assignment]
 _ITEMS: Table = InvoiceItem.__table__  # type: ignore[assignment]
+# SQLite's statements, built once
 _INSERT_INVOICE = insert(_INVOICES).returning(_INVOICES.c.id)
+_INSERT_ITEMS = insert(_ITEMS)
+_INSERT_AUDIT = insert(_AUDIT)
+_INSERT_EVENT = insert(_OUTBOX)
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,11 +41,6 @@ class Change:
 
     audit: dict[str, Any]
     event: dict[str, Any]
-
-    @property
-    def event_id(self) -> str:
-        """The event's id (its webhook-id)."""
-        return str(self.event["id"])
 
 
 def change(
@@ -69,8 +68,7 @@ def write_change(session: Session, recorded: Change) -> RecordedEvent:
     if _is_postgresql(session):
         execute_precompiled(session, _audit_and_event(), _params(recorded))
     else:
-        session.execute(insert(_AUDIT), recorded.audit)
-        session.execute(insert(_OUTBOX), recorded.event)
+        _insert_one_by_one(session, recorded)
     return noted(session, recorded.event)
 
 
@@ -87,11 +85,16 @@ def insert_invoice(
     else:
         invoice_id = session.execute(_INSERT_INVOICE, invoice).scalar_one()
         if items:
-            session.execute(insert(_ITEMS), [{"invoice_id": invoice_id, **item} for item in items])
-        session.execute(insert(_AUDIT), created.audit)
-        session.execute(insert(_OUTBOX), created.event)
+            session.execute(_INSERT_ITEMS, [{"invoice_id": invoice_id, **item} for item in items])
+        _insert_one_by_one(session, created)
     noted(session, created.event)
     return invoice_id
+
+
+def _insert_one_by_one(session: Session, recorded: Change) -> None:
+    # SQLite has no INSERT inside WITH: a statement per table, in the same transaction.
+    session.execute(_INSERT_AUDIT, recorded.audit)
+    session.execute(_INSERT_EVENT, recorded.event)
 
 
 def _is_postgresql(session: Session) -> bool:
