@@ -151,6 +151,7 @@ def run_target(
             args.clients,
             args.processes,
             server_cpu=server.cpu_seconds,
+            database_cpu=servers.postgres_cpu_seconds,
         )
     finally:
         server.stop()
@@ -175,6 +176,7 @@ def merge_rounds(rows: list[Row]) -> list[Row]:
             exhausted=a.exhausted + b.exhausted,
             cpu_seconds=a.cpu_seconds + b.cpu_seconds,
             server_cpu_seconds=a.server_cpu_seconds + b.server_cpu_seconds,
+            database_cpu_seconds=a.database_cpu_seconds + b.database_cpu_seconds,
         )
         merged[row.target] = Row(row.target, pooled, row.expected_status, seen.seconds + row.seconds)
     return list(merged.values())
@@ -185,17 +187,18 @@ def print_table(rows: list[Row]) -> None:
     bare = next((r for r in rows if r.target == "bare"), None)
     header = (
         f"{'target':<14}{'requests':>9}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}"
-        f"{'x bare':>8}{'srv CPU ms/req':>16}{'client CPU ms/req':>19}"
+        f"{'x bare':>8}{'srv CPU ms/req':>16}{'db CPU ms/req':>15}{'client CPU ms/req':>19}"
     )
     print(header)
     print("-" * len(header))
     for row in rows:
         ratio = f"{row.rate / bare.rate:.2f}" if bare and bare.rate else "-"
         server_cpu = 1000 * row.result.server_cpu_seconds / row.requests if row.requests else 0.0
+        database_cpu = 1000 * row.result.database_cpu_seconds / row.requests if row.requests else 0.0
         client_cpu = 1000 * row.result.cpu_seconds / row.result.sent_total if row.result.sent_total else 0.0
         print(
             f"{row.target:<14}{row.requests:>9}{row.rate:>9.1f}{row.p(0.50):>9.1f}{row.p(0.99):>9.1f}"
-            f"{row.errors:>8}{ratio:>8}{server_cpu:>16.2f}{client_cpu:>19.2f}"
+            f"{row.errors:>8}{ratio:>8}{server_cpu:>16.2f}{database_cpu:>15.2f}{client_cpu:>19.2f}"
         )
     for row in rows:
         others = {s: n for s, n in row.result.statuses.items() if s != row.expected_status}

@@ -69,6 +69,8 @@ class ClientResult:
     cpu_seconds: float = 0.0
     #: the server's CPU time inside the window, when a sampler was given
     server_cpu_seconds: float = 0.0
+    #: the database's CPU time inside the window, when a sampler was given
+    database_cpu_seconds: float = 0.0
 
 
 class _Pool:
@@ -279,10 +281,11 @@ def drive(
     clients: int,
     processes: int,
     server_cpu: Callable[[], float] | None = None,
+    database_cpu: Callable[[], float] | None = None,
 ) -> ClientResult:
     """Drive ``clients`` keep-alive clients spread over ``processes`` processes; merge what they saw.
 
-    ``server_cpu`` (the server's CPU seconds so far) is sampled at both ends of the window.
+    ``server_cpu`` and ``database_cpu`` (CPU seconds so far) are sampled at both ends of the window.
     """
     # fork: the clients need nothing the parent has not imported already, and start at once.
     ctx = multiprocessing.get_context("fork")
@@ -312,11 +315,17 @@ def drive(
     barrier.wait(timeout=60)
     released = time.monotonic()
     merged = ClientResult()
-    if server_cpu is not None:
+    if server_cpu is not None or database_cpu is not None:
+
+        def sample() -> tuple[float, float]:
+            return (server_cpu() if server_cpu else 0.0, database_cpu() if database_cpu else 0.0)
+
         time.sleep(max(0.0, released + window.warmup - time.monotonic()))
-        before = server_cpu()
+        before = sample()
         time.sleep(max(0.0, released + window.warmup + window.seconds - time.monotonic()))
-        merged.server_cpu_seconds = server_cpu() - before
+        after = sample()
+        merged.server_cpu_seconds = after[0] - before[0]
+        merged.database_cpu_seconds = after[1] - before[1]
     for _ in workers:
         part = results.get(timeout=window.warmup + window.seconds + 120)
         merged.latencies_ms.extend(part.latencies_ms)

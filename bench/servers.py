@@ -18,6 +18,30 @@ GUNICORN_CONF = ROOT / "gunicorn.conf.py"
 HOST = "127.0.0.1"
 
 
+def _cpu_ticks(stat: str) -> int:
+    fields = stat.rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime, stime
+
+
+def postgres_cpu_seconds() -> float:
+    """Return the CPU time every running ``postgres`` process (server and backends) has used so far.
+
+    Sampled at both ends of a window, it tells what the database spent on the requests, which
+    shares the machine's cores with gunicorn and the clients.
+    """
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if (entry / "comm").read_text().strip() != "postgres":
+                continue
+            total += _cpu_ticks((entry / "stat").read_text())
+        except OSError:
+            continue
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def free_port() -> int:
     """Return a TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -55,10 +79,9 @@ class Server:
         total = 0
         for pid in [self.process.pid, *self.worker_pids()]:
             try:
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                total += _cpu_ticks(Path(f"/proc/{pid}/stat").read_text())
             except OSError:
                 continue
-            total += int(fields[11]) + int(fields[12])  # utime, stime
         return total / ticks
 
     def stop(self) -> None:
