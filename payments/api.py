@@ -13,7 +13,7 @@ from werkzeug.wrappers import Response
 
 from . import idempotency, service
 from .auth import authenticate_request, current_actor, current_agency
-from .db import get_session
+from .db import autocommit_next_statement, get_session
 from .error_handlers import ProblemSchema
 from .errors import PROBLEM_JSON
 from .schemas import (
@@ -65,11 +65,19 @@ def _json(status: int, body: str, location: str | None = None) -> Response:
     return response
 
 
-def run_idempotent(work: Callable[[], tuple[int, dict[str, Any], str | None]]) -> Response:
-    """Run a creating request under its ``Idempotency-Key``, if it has one, and commit."""
+def run_idempotent(
+    work: Callable[[], tuple[int, dict[str, Any], str | None]], *, one_statement: bool = False
+) -> Response:
+    """Run a creating request under its ``Idempotency-Key``, if it has one, and commit.
+
+    ``one_statement``: ``work`` executes a single statement, so without a key it may
+    commit on its own (:func:`~payments.db.autocommit_next_statement`).
+    """
     session = get_session()
     key = idempotency.validate_key(request.headers.get(idempotency.HEADER))
     if key is None:
+        if one_statement:
+            autocommit_next_statement(session)
         status, data, location = work()
         session.commit()
         return _json(status, current_app.json.dumps(data), location)
@@ -124,7 +132,8 @@ class Invoices(MethodView):
             )
             return 201, created.data, f"/api/v1/invoices/{created.public_id}"
 
-        return run_idempotent(work)
+        # On PostgreSQL a new invoice is one statement (payments/change_log.py).
+        return run_idempotent(work, one_statement=True)
 
     @blp.arguments(_LIST_QUERY_SCHEMA, location="query", unknown=RAISE)
     @blp.response(200, InvoicePageSchema)

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from flask import current_app
 
-from .models import Invoice
 from .signing import PAY_LINK, RETURN_LINK, sign, unsign
 
 
-def payment_url(invoice: Invoice) -> str:
-    """Return the citizen's checkout link for ``invoice`` (valid until the invoice can no longer be paid)."""
-    return f"{current_app.config['BASE_URL']}/pay/{sign(PAY_LINK, invoice.public_id)}"
+def payment_url(invoice_public_id: str) -> str:
+    """Return the citizen's checkout link for an invoice (valid until the invoice can no longer be paid)."""
+    return f"{current_app.config['BASE_URL']}/pay/{sign(PAY_LINK, invoice_public_id)}"
 
 
 def invoice_id_from_pay_token(token: str) -> str:

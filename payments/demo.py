@@ -53,4 +53,4 @@ def seed(session: Session, *, base_url: str | None, actor: str) -> tuple[str, st
         actor=actor,
     )
     session.commit()
-    return key.plaintext, payment_url(invoice)
+    return key.plaintext, payment_url(invoice.public_id)

@@ -193,7 +193,7 @@ class InvoiceSchema(Schema):
     def _payment_url(self, invoice: Any) -> str:
         from .checkout_links import payment_url
 
-        return payment_url(invoice)
+        return payment_url(invoice.public_id)
 
 
 class InvoicePageSchema(Schema):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 from types import SimpleNamespace
@@ -15,22 +15,56 @@ from sqlalchemy.orm import Session
 
 from . import repository
 from .change_log import change
+from .checkout_links import payment_url
 from .db import utcnow
 from .errors import InvalidTransition, NotFound, ValidationFailed
 from .ids import new_public_id
 from .models import Agency, Invoice
-from .schemas import CreateInvoice, InvoiceSchema
+from .schemas import CreateInvoice, ItemInput
 from .state import InvoiceStatus, PaymentStatus
 from .transitions import transition
 from .urls import return_url_allowed
 
-_invoice_schema = InvoiceSchema()
-
 
 def invoice_data(invoice: Invoice | SimpleNamespace) -> dict[str, Any]:
-    """Return the invoice as the API shows it (the data of invoice events)."""
-    data: dict[str, Any] = _invoice_schema.dump(invoice)
-    return data
+    """Return the invoice as the API shows it (the data of invoice events).
+
+    The document :class:`~payments.schemas.InvoiceSchema` dumps (which documents it),
+    written out: marshmallow's generic dump cost 50 us of CPU on the busiest request, this
+    a tenth of it. ``tests/payments/test_invoice_data.py`` holds the two equal.
+    """
+    return {
+        "id": invoice.public_id,
+        "object": "invoice",
+        "reference": invoice.reference,
+        "description": invoice.description,
+        "status": str(invoice.status),
+        "total": invoice.total,
+        "currency": invoice.currency,
+        "items": [
+            {
+                "fee_code": item.fee_code,
+                "description": item.description,
+                "amount": item.amount,
+                "chapter_code": item.chapter_code,
+                "sub_item_code": item.sub_item_code,
+            }
+            for item in invoice.items
+        ],
+        "payer": {
+            "name": invoice.payer_name,
+            "id_number": invoice.payer_id_number,
+            "phone": invoice.payer_phone,
+            "email": invoice.payer_email,
+        },
+        "return_url": invoice.return_url,
+        "language": invoice.language,
+        "metadata": dict(invoice.metadata_),
+        "expires_at": invoice.expires_at.isoformat(),
+        "created_at": invoice.created_at.isoformat(),
+        "paid_at": invoice.paid_at.isoformat() if invoice.paid_at is not None else None,
+        "payment_url": payment_url(invoice.public_id),
+    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +113,7 @@ def create_invoice_with_data(
         "updated_at": now,
         "paid_at": None,
     }
-    items = [{"position": n, **asdict(item)} for n, item in enumerate(command.items)]
+    items = [_item_fields(n, item) for n, item in enumerate(command.items)]
     # Dumped once, before the INSERT (it needs no database id): the event carries what the API answers.
     data = invoice_data(SimpleNamespace(**invoice, items=[SimpleNamespace(**item) for item in items]))
     created = change(
@@ -93,6 +127,18 @@ def create_invoice_with_data(
     )
     invoice_id = repository.insert_new_invoice(session, invoice, items, created)
     return CreatedInvoice(invoice_id, invoice["public_id"], data)
+
+
+def _item_fields(position: int, item: ItemInput) -> dict[str, Any]:
+    # Not dataclasses.asdict, which deep-copies every value.
+    return {
+        "position": position,
+        "fee_code": item.fee_code,
+        "description": item.description,
+        "amount": item.amount,
+        "chapter_code": item.chapter_code,
+        "sub_item_code": item.sub_item_code,
+    }
 
 
 def _check_expiry(expires_at: datetime, now: datetime) -> None:

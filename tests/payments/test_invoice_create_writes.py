@@ -11,6 +11,7 @@ from payments import repository, service
 from payments.change_log import change
 from payments.models import AuditEntry, Invoice, InvoiceItem
 from payments.schemas import InvoiceCreateSchema
+from tests.conftest import requires_postgres
 from tests.factories import create_invoice, invoice_body
 from webhooks.models import OutboxEvent
 
@@ -158,3 +159,48 @@ def test_create_invoice_writes_every_row_in_one_statement_on_postgresql(agency, 
     )
     assert stored_event.data == created.data and stored_event.event_type == "invoice.created"
     assert session.get_one(Invoice, created.id).total == created.data["total"]
+
+
+def _record_autocommit(app, seen: list[tuple[str, bool]]) -> None:
+    from payments.db import get_db
+
+    def note(conn, _cursor, sql, *_args):
+        seen.append((sql.split()[0], bool(getattr(conn.connection.dbapi_connection, "autocommit", False))))
+
+    with app.app_context():
+        event.listen(get_db().engine, "before_cursor_execute", note)
+
+
+@requires_postgres
+def test_create_without_key_commits_its_one_statement_without_a_transaction(app, client, agency, session):
+    seen: list[tuple[str, bool]] = []
+    create_invoice(client, agency)  # the first request of a key reads it from the database
+    _record_autocommit(app, seen)
+
+    created = create_invoice(client, agency)
+
+    # BEGIN and COMMIT would be two more round trips; the one statement commits itself.
+    assert seen == [("WITH", True)]
+    assert (
+        session.scalar(select(func.count()).select_from(Invoice).where(Invoice.public_id == created["id"]))
+        == 1
+    )
+    seen.clear()
+    # The pooled connection is transactional again for the next request.
+    cancelled = client.post(f"/api/v1/invoices/{created['id']}/cancel", headers=agency.headers)
+    assert cancelled.status_code == 200
+    assert seen and all(not autocommit for _, autocommit in seen)
+
+
+def test_create_with_an_idempotency_key_runs_in_transactions(app, client, agency):
+    seen: list[tuple[str, bool]] = []
+    _record_autocommit(app, seen)
+    body = invoice_body(return_url=f"{agency.origin}/ket-qua")
+
+    response = client.post(
+        "/api/v1/invoices", json=body, headers={**agency.headers, "Idempotency-Key": "k-1"}
+    )
+
+    # The key's row and the invoice are separate statements that must commit together.
+    assert response.status_code == 201
+    assert len(seen) > 1 and all(not autocommit for _, autocommit in seen)
