@@ -81,7 +81,7 @@ def insert_invoice(
         params.update({f"i_{key}": value for key, value in invoice.items()})
         for n, item in enumerate(items):
             params.update({f"t{n}_{key}": value for key, value in item.items()})
-        invoice_id: int = execute_precompiled(session, _invoice_with_change(len(items)), params).scalar_one()
+        ((invoice_id,),) = execute_precompiled(session, _invoice_with_change(len(items)), params)
     else:
         invoice_id = session.execute(_INSERT_INVOICE, invoice).scalar_one()
         if items:

@@ -11,7 +11,7 @@ from sqlalchemy.engine import make_url
 
 from payments import db
 from tests.conftest import ON_POSTGRES
-from tests.factories import create_invoice
+from tests.factories import create_invoice, invoice_body
 
 pytestmark = pytest.mark.skipif(
     not ON_POSTGRES, reason="needs PostgreSQL (FEEGATE_TEST_DATABASE_URL): the tests end its sessions"
@@ -62,3 +62,22 @@ def test_connection_lost_mid_request_is_a_503_to_retry_and_the_next_request_reco
     assert lost.mimetype == "application/problem+json"
     assert lost.get_json()["type"].endswith("/database-unavailable")
     assert client.get("/api/v1/invoices", headers=agency.headers).status_code == 200
+
+
+def test_connection_lost_under_an_invoice_created_alone_is_a_503_and_the_retry_creates_it(
+    app, client, agency, database_url
+):
+    create_invoice(client, agency)  # warms the key cache: the next create is one statement alone
+    engine = app.extensions["feegate.db"].engine
+    event.remove(engine, "checkout", db._refuse_closed_connection)
+    _end_other_sessions(database_url)
+
+    body = {**invoice_body(return_url=f"{agency.origin}/ket-qua"), "reference": "LOST-1"}
+    lost = client.post("/api/v1/invoices", json=body, headers=agency.headers)
+
+    assert lost.status_code == 503 and lost.headers["Retry-After"] == "1"
+    assert lost.get_json()["type"].endswith("/database-unavailable")
+    retried = client.post("/api/v1/invoices", json=body, headers=agency.headers)
+    assert retried.status_code == 201
+    listed = client.get("/api/v1/invoices?reference=LOST-1", headers=agency.headers).get_json()["data"]
+    assert [invoice["id"] for invoice in listed] == [retried.get_json()["id"]]

@@ -162,6 +162,7 @@ def test_create_invoice_writes_every_row_in_one_statement_on_postgresql(agency, 
 
 
 def _record_autocommit(app, seen: list[tuple[str, bool]]) -> None:
+    """Note each statement that goes through SQLAlchemy's connections, and whether it ran in autocommit."""
     from payments.db import get_db
 
     def note(conn, _cursor, sql, *_args):
@@ -172,24 +173,71 @@ def _record_autocommit(app, seen: list[tuple[str, bool]]) -> None:
 
 
 @requires_postgres
-def test_create_without_key_commits_its_one_statement_without_a_transaction(app, client, agency, session):
-    seen: list[tuple[str, bool]] = []
+def test_create_without_key_runs_its_one_statement_alone_in_autocommit(
+    app, client, agency, session, monkeypatch
+):
+    from payments import db
+    from webhooks.outbound.kick import kicker_for
+
     create_invoice(client, agency)  # the first request of a key reads it from the database
+    alone: list[bool] = []
+
+    def spy(engine, sql, args):
+        rows = execute_alone(engine, sql, args)
+        alone.append(engine.raw_connection().dbapi_connection.autocommit)  # the next checkout's state
+        return rows
+
+    execute_alone = db._execute_alone
+    monkeypatch.setattr(db, "_execute_alone", spy)
+    seen: list[tuple[str, bool]] = []
     _record_autocommit(app, seen)
+    sent: list[list[str]] = []
+    app.config["WEBHOOKS_ENQUEUE_ON_COMMIT"] = True
+    app.extensions["celery"] = type(
+        "Celery", (), {"send_task": lambda _s, _n, args, **_o: sent.append(args[0])}
+    )()
 
     created = create_invoice(client, agency)
 
-    # BEGIN and COMMIT would be two more round trips; the one statement commits itself.
-    assert seen == [("WITH", True)]
+    # One statement, committed by itself (no BEGIN/COMMIT), past the session; the pool gets
+    # the connection back transactional.
+    assert alone == [False] and seen == []
     assert (
         session.scalar(select(func.count()).select_from(Invoice).where(Invoice.public_id == created["id"]))
         == 1
     )
-    seen.clear()
-    # The pooled connection is transactional again for the next request.
+    (created_event,) = session.scalars(
+        select(OutboxEvent.id).where(OutboxEvent.aggregate_id == created["id"])
+    )
+    assert kicker_for(app).flush() and sent == [[created_event]]  # the commit hook still kicks delivery
     cancelled = client.post(f"/api/v1/invoices/{created['id']}/cancel", headers=agency.headers)
     assert cancelled.status_code == 200
     assert seen and all(not autocommit for _, autocommit in seen)
+
+
+@requires_postgres
+def test_statement_run_alone_fails_like_any_other_and_leaves_the_connection_transactional(
+    app, agency, monkeypatch
+):
+    from sqlalchemy.exc import IntegrityError
+
+    from payments import db
+
+    with app.app_context():
+        session = db.get_session()
+        agency_row = repository.get_agency_by_code(session, agency.code)
+        command = InvoiceCreateSchema().load(invoice_body(return_url=f"{agency.origin}/ket-qua"))
+        first = service.create_invoice_with_data(session, agency_row, command, actor="test")
+        session.commit()
+        monkeypatch.setattr(service, "new_public_id", lambda _prefix: first.public_id)
+        db.autocommit_next_statement(session)
+        with pytest.raises(IntegrityError):  # the same public id again: translated as SQLAlchemy would
+            service.create_invoice_with_data(session, agency_row, command, actor="test")
+        session.rollback()
+        pooled = db.get_db().engine.raw_connection()
+        assert pooled.dbapi_connection.autocommit is False
+        pooled.close()
+        assert session.scalar(select(func.count()).select_from(Invoice)) == 1
 
 
 def test_create_with_an_idempotency_key_runs_in_transactions(app, client, agency):
