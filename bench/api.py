@@ -342,7 +342,7 @@ def main(argv: list[str] | None = None) -> int:
                 plan, app_spec, ready_path = plan_for(target, api_key, callbacks)
                 row = run_target(target, args, url, plan, app_spec, ready_path)
                 rows.append(row)
-                print(f"  {target}: {row.rate:.1f} req/s, p50 {row.p(0.5):.1f} ms, p99 {row.p(0.99):.1f} ms")
+                print(round_line(rows))
         rows = merge_rounds(rows)
         print()
         print_table(rows)
@@ -357,6 +357,18 @@ def main(argv: list[str] | None = None) -> int:
     if not consistent:
         return 1
     return 2 if args.strict and not met else 0
+
+
+def round_line(rows: list[Row]) -> str:
+    """Describe the last row run, with its ratio to the bare endpoint of the same round.
+
+    The bare endpoint ran moments before: the steadiest comparison when the machine's
+    other load changes between rounds.
+    """
+    row = rows[-1]
+    bare = next((r for r in reversed(rows) if r.target == "bare"), None)
+    paired = f", {row.rate / bare.rate:.2f}x this round's bare" if bare and bare is not row else ""
+    return f"  {row.target}: {row.rate:.1f} req/s, p50 {row.p(0.5):.1f} ms, p99 {row.p(0.99):.1f} ms{paired}"
 
 
 def _callbacks_wanted(rows: list[Row], args: argparse.Namespace) -> int:
