@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from payments.audit import record_audit
 from payments.db import insert_ignore, utcnow
 from providers.base import SettlementLine
-from reconciliation import repository
+from reconciliation import parallel_import, repository
 from reconciliation.gc_pause import paused_gc
 from reconciliation.importers import (
     LineError,
@@ -127,15 +127,19 @@ def import_statement(
     profile: str | None = None,
     actor: str,
     progress: Callable[[int], None] | None = None,
+    parallel: bool | None = None,
 ) -> ImportReport:
     """Import a statement file once: record it, its statements and entries; report totals and errors.
 
-    ``progress``, if given, is called with each number of bytes read from the file.
+    ``progress``, if given, is called with each number of bytes read from the file. ``parallel``
+    None lets a child process read a large camt file on PostgreSQL; True forces it where it is
+    possible at all (tests), False keeps the reading in this process.
     """
     with paused_gc():
         return _import_statement(
-            session, path, account=account, fmt=fmt, profile=profile, actor=actor, progress=progress
-        )
+            session, path, account=account, fmt=fmt, profile=profile, actor=actor, progress=progress,
+            parallel=parallel,
+        )  # fmt: skip
 
 
 def _import_statement(
@@ -147,6 +151,7 @@ def _import_statement(
     profile: str | None = None,
     actor: str,
     progress: Callable[[int], None] | None = None,
+    parallel: bool | None = None,
 ) -> ImportReport:
     """Do the work of :func:`import_statement` (the collector is paused by the caller)."""
     sha256 = file_sha256(path)
@@ -168,32 +173,24 @@ def _import_statement(
     session.flush()
     report = ImportReport(format=detected.value, account="", file_id=file_row.id)
     opened: list[StatementWriter] = []
-    current: StatementWriter | None = None  # None while a statement for another account is skipped
+
+    def open_statement(item: Statement) -> StatementWriter | None:
+        writer = _open_statement(session, file_row.id, item, account, report)
+        if writer is not None:
+            opened.append(writer)
+        return writer
+
     try:
-        for item in read_statement_file(path, detected, profile, account, on_bytes=progress):
-            if isinstance(item, StatementLine):  # the million: tested first
-                if current is None:
-                    continue
-                try:
-                    current.add(item)
-                except ValueError as exc:
-                    report.errors.append(LineError(item.entry_number, f"entry {item.entry_number}: {exc}"))
-            elif isinstance(item, Statement):
-                if current is not None:
-                    current.close()  # the connection is needed for the next statement's row
-                current = _open_statement(session, file_row.id, item, account, report)
-                if current is not None:
-                    opened.append(current)
-            else:
-                report.errors.append(item)
-    except BaseException as exc:
-        if current is not None:
-            current.abort(exc)
-        if isinstance(exc, StatementRefused):
-            raise ReconciliationError(f"{path.name} refused: {exc}") from None
-        raise
-    if current is not None:
-        current.close()
+        if _read_in_child(session, path, detected, parallel):
+            raw = session.connection().connection.driver_connection
+            parallel_import.stream_in_child(
+                raw, path, detected, profile, account, open_statement=open_statement,
+                errors=report.errors, progress=progress,
+            )  # fmt: skip
+        else:
+            _stream_here(path, detected, profile, account, open_statement, report.errors, progress)
+    except StatementRefused as exc:
+        raise ReconciliationError(f"{path.name} refused: {exc}") from None
     summaries = [(one.summary, one.row) for one in opened]
     if sum(summary.entries for summary, _ in summaries) >= ANALYZE_AFTER_ENTRIES:
         repository.analyze_entries(session)
@@ -236,6 +233,49 @@ def _import_statement(
         },
     )
     return report
+
+
+def _read_in_child(session: Session, path: Path, fmt: StatementFormat, parallel: bool | None) -> bool:
+    """Whether a child process reads the file (PostgreSQL, camt, fork; by size unless ``parallel`` says)."""
+    if fmt not in (StatementFormat.CAMT053, StatementFormat.CAMT054) or not parallel_import.available():
+        return False
+    if not repository.is_postgres(session) or parallel is False:
+        return False
+    return parallel or path.stat().st_size >= parallel_import.PARALLEL_MIN_BYTES
+
+
+def _stream_here(
+    path: Path,
+    fmt: StatementFormat,
+    profile: str | None,
+    account: str,
+    open_statement: Callable[[Statement], StatementWriter | None],
+    errors: list[LineError],
+    progress: Callable[[int], None] | None,
+) -> None:
+    """Read the file in this process, writing each statement's entries as they come."""
+    current: StatementWriter | None = None  # None while a statement for another account is skipped
+    try:
+        for item in read_statement_file(path, fmt, profile, account, on_bytes=progress):
+            if isinstance(item, StatementLine):  # the million: tested first
+                if current is None:
+                    continue
+                try:
+                    current.add(item)
+                except ValueError as exc:
+                    errors.append(LineError(item.entry_number, f"entry {item.entry_number}: {exc}"))
+            elif isinstance(item, Statement):
+                if current is not None:
+                    current.close()  # the connection is needed for the next statement's row
+                current = open_statement(item)
+            else:
+                errors.append(item)
+    except BaseException as exc:
+        if current is not None:
+            current.abort(exc)
+        raise
+    if current is not None:
+        current.close()
 
 
 def store_settlement_lines(session: Session, lines: Iterable[SettlementLine]) -> tuple[int, int]:
