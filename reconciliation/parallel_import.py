@@ -1,23 +1,27 @@
-"""Import a large camt file on two cores: a forked child reads it, this process COPYs.
+"""Import a large camt file on two cores: forked children read it, this process COPYs.
 
 A million-entry import is CPU-bound in our own process (lxml's parse, reading each
 entry, finding its reference, formatting its COPY row) while the second core sits
-mostly idle. Here a child process does all of that, running the very same reader
-(:func:`~reconciliation.importers.read_statement_file`), the same row builder
-(:func:`~reconciliation.statement_writer.entry_row`) and psycopg's own COPY text
-formatter, and streams the ready COPY bytes through a pipe; this process only writes
-them into the statement's COPY while the database works, and records statements,
-errors and totals exactly as the sequential loop in :mod:`reconciliation.service`
-does, in the same order. So stored entries (ids included), errors, balances and the
-report are identical; ``tests/reconciliation/test_parallel_import.py`` checks it.
+mostly idle. Here ``WORKERS`` children each parse the whole file, but each reads only
+its share of the entries: blocks of ``BLOCK`` entries dealt round (block ``b`` is
+worker ``b % WORKERS``'s). A worker turns its entries into COPY text with the very same
+row builder (:func:`~reconciliation.statement_writer.entry_row`) and psycopg's own COPY
+text formatter, and sends each block whole; this process takes the blocks in file
+order and writes them into the statement's COPY while the database works. Statements,
+errors and totals are recorded exactly as the sequential loop in
+:mod:`reconciliation.service` records them, in the same order: stored entries (ids
+included), errors, balances and the report are identical, which
+``tests/reconciliation/test_parallel_import.py`` checks. Since every worker parses the
+whole file, a refused or broken file fails in each at the same place, with the same error.
 
-The child asks for each statement's row id before formatting its entries (a
-statement is a handful of round trips per file), and the pipe's bounded buffer makes
-it wait whenever the database falls behind: memory stays flat.
+A statement's row is made here when the worker owning the block where it starts asks
+for it; every worker waits for its id (a handful of round trips per file). A worker
+holds at most one block (about 1 MB of COPY text) and then waits for this process to
+take it: memory stays flat.
 
 PostgreSQL only (SQLite has no COPY and one core is plenty for the files it sees),
-large camt files only (forking costs a few milliseconds), and only where ``fork``
-exists: the child inherits the loaded modules and never touches the database.
+large camt files only, and only where ``fork`` exists: the children inherit the loaded
+modules and never touch the database.
 """
 
 from __future__ import annotations
@@ -36,174 +40,210 @@ from psycopg.abc import Transformer
 from reconciliation.importers import (
     Direction,
     LineError,
+    Share,
     Statement,
-    StatementFormat,
     StatementLine,
     StatementRefused,
-    read_statement_file,
+    read_camt_file_share,
 )
 from reconciliation.statement_writer import StatementWriter, entry_row
 
-#: Smaller camt files are read in this process: the child's start would not pay for itself.
+#: Smaller camt files are read in this process: the children's start would not pay for itself.
 PARALLEL_MIN_BYTES = 8 << 20
+#: Each worker parses the whole file (about a third of the work) and reads 1/WORKERS of the
+#: entries; with the database's COPY on top, two already keep two cores busy.
+WORKERS = 2
+BLOCK = 4096  # entries per block: about 1.4 MB of XML and 0.8 MB of COPY text
 
-# What the child sends, as the first value of each message.
-_ROWS, _TOTALS, _STATEMENT, _ERROR, _REFUSED, _FAILED, _DONE = range(7)
+# What a worker sends: lists of operations, each a tuple whose first value is one of these.
+_ROWS, _TOTALS, _STATEMENT, _ERROR, _PROGRESS, _END, _REFUSED, _FAILED, _DONE = range(9)
 _CREDIT = Direction.CREDIT
 
 OpenStatement = Callable[[Statement], StatementWriter | None]
 
 
 def available() -> bool:
-    """Return True where a child can be forked (it inherits the loaded modules: no start-up imports)."""
+    """Return True where children can be forked (they inherit the loaded modules: no start-up imports)."""
     return "fork" in multiprocessing.get_all_start_methods()
 
 
-def stream_in_child(
+def stream_in_children(
     raw_connection: Any,
     path: Path,
-    fmt: StatementFormat,
-    profile: str | None,
-    account: str,
     *,
     open_statement: OpenStatement,
     errors: list[LineError],
     progress: Callable[[int], None] | None = None,
 ) -> None:
-    """Import ``path``'s entries as the sequential loop would, the reading done by a child process.
+    """Import a camt file's entries as the sequential loop would, the reading done by child processes.
 
     ``open_statement`` records a statement and opens its COPY (None: skip its entries);
-    errors are appended to ``errors`` in file order.
-    Raises StatementRefused as the reader does; the open COPY is abandoned on any failure.
+    errors are appended to ``errors`` in file order. Raises StatementRefused as the reader
+    does; the open COPY is abandoned on any failure.
     """
-    # Built here, from the connection, so the child formats values with its adapters and encoding.
+    # Built here, from the connection, so the children format values with its adapters and encoding.
     transformer = adapt.Transformer.from_context(raw_connection)
-    ours, theirs = multiprocessing.get_context("fork").Pipe(duplex=True)
-    child = multiprocessing.get_context("fork").Process(
-        target=_produce,
-        args=(theirs, transformer, path, fmt, profile, account, progress is not None),
-        name="camt-reader",
-        daemon=True,
-    )
-    child.start()
-    theirs.close()
+    workers, block = WORKERS, BLOCK  # read now, so tests can change them
+    fork = multiprocessing.get_context("fork")
+    pipes: list[Connection] = []
+    children = []
+    for worker in range(workers):
+        ours, theirs = fork.Pipe(duplex=True)
+        share = Share(worker, workers, block)
+        child = fork.Process(
+            target=_work,
+            args=(theirs, transformer, path, share, progress is not None),
+            name=f"camt-reader-{worker}",
+            daemon=True,
+        )
+        child.start()
+        theirs.close()
+        pipes.append(ours)
+        children.append(child)
     current: StatementWriter | None = None
     try:
-        while True:
-            message = ours.recv()
-            kind = message[0]
-            if kind == _ROWS:
-                if message[1]:
-                    current.write_copy_text(message[1])  # type: ignore[union-attr]  # only while one is open
-                if progress is not None and message[2]:
-                    progress(message[2])
-            elif kind == _ERROR:
-                errors.append(message[1])
-            elif kind == _TOTALS:
-                summary = current.summary  # type: ignore[union-attr]
-                summary.entries, summary.total_credit, summary.total_debit = message[1:]
-            elif kind == _STATEMENT:
-                if current is not None:
-                    current.close()  # the connection is needed for the next statement's row
-                current = open_statement(message[1])
-                ours.send(None if current is None else (current.statement_pk, current.account))
-            elif kind == _DONE:
-                break
-            elif kind == _REFUSED:
-                raise StatementRefused(message[1])
-            else:
-                raise RuntimeError(f"the statement reader failed:\n{message[1]}")
+        next_block = reported = 0
+        finished = False
+        while not finished:
+            for op in pipes[next_block % workers].recv():
+                kind = op[0]
+                if kind == _ROWS:
+                    current.write_copy_text(op[1])  # type: ignore[union-attr]  # only while one is open
+                elif kind == _ERROR:
+                    errors.append(op[1])
+                elif kind == _TOTALS:
+                    summary = current.summary  # type: ignore[union-attr]
+                    summary.entries += op[1]
+                    summary.total_credit += op[2]
+                    summary.total_debit += op[3]
+                elif kind == _STATEMENT:
+                    if current is not None:
+                        current.close()  # the connection is needed for the next statement's row
+                    current = open_statement(op[1])
+                    opened = None if current is None else (current.statement_pk, current.account)
+                    for pipe in pipes:  # every worker needs the id for its own entries
+                        pipe.send(opened)
+                elif kind == _PROGRESS:
+                    reported += op[1]
+                    if progress is not None:
+                        progress(op[1])
+                elif kind == _END:
+                    next_block += 1
+                elif kind == _DONE:
+                    finished = True  # the worker whose turn it is has no block left: none has
+                elif kind == _REFUSED:
+                    raise StatementRefused(op[1])
+                else:
+                    raise RuntimeError(f"the statement reader failed:\n{op[1]}")
     except BaseException as exc:
         if current is not None:
             current.abort(exc)
-        child.kill()  # it may be blocked on a full pipe: nobody reads it any more
+        for child in children:
+            child.kill()  # it may be blocked on a full pipe: nobody reads it any more
         raise
     finally:
-        ours.close()
-        child.join()
+        for pipe in pipes:
+            pipe.close()
+        for child in children:
+            child.join()
     if current is not None:
         current.close()
+    if progress is not None and reported < path.stat().st_size:
+        progress(path.stat().st_size - reported)  # the parse reads to the end; its last bytes are unreported
 
 
-def _produce(
-    conn: Connection,
-    transformer: Transformer,
-    path: Path,
-    fmt: StatementFormat,
-    profile: str | None,
-    account: str,
-    counting: bool,
-) -> None:
-    """The child: read the file and send COPY bytes, statements, errors and totals, in file order."""
+def _work(conn: Connection, transformer: Transformer, path: Path, share: Share, counting: bool) -> None:
+    """A child: read the file, sending each of its blocks whole (COPY text, errors, totals) in order."""
     try:
-        _read_and_send(conn, transformer, path, fmt, profile, account, counting)
+        _Worker(conn, transformer, share).run(path, counting)
     except StatementRefused as exc:
-        conn.send((_REFUSED, str(exc)))
+        conn.send([(_REFUSED, str(exc))])
     except BaseException:  # the parent re-raises it; the child has no one else to tell
-        conn.send((_FAILED, traceback.format_exc()))
+        conn.send([(_FAILED, traceback.format_exc())])
     finally:
         conn.close()
 
 
-def _read_and_send(
-    conn: Connection,
-    transformer: Transformer,
-    path: Path,
-    fmt: StatementFormat,
-    profile: str | None,
-    account: str,
-    counting: bool,
-) -> None:
-    formatter = TextFormatter(transformer)
-    write_row, send = formatter.write_row, conn.send
-    read = [0]  # bytes read since the last message, for the parent's progress bar
+class _Worker:
+    """One child's state: the block it is in, what it owes the parent for it, the open statement."""
 
-    def count(size: int) -> None:
-        read[0] += size
+    def __init__(self, conn: Connection, transformer: Transformer, share: Share) -> None:
+        self.conn = conn
+        self.share = share
+        self.formatter = TextFormatter(transformer)
+        self.ops: list[tuple[Any, ...]] = []
+        self.read = 0  # bytes read since the last report (worker 0 reports them)
+        self.entries = self.total_credit = self.total_debit = 0
 
-    def send_rows() -> None:
-        data = formatter.end()
-        if data or read[0]:
-            send((_ROWS, bytes(data), read[0]))
-            read[0] = 0
+    def count(self, size: int) -> None:
+        """Hear how many bytes the parser has read."""
+        self.read += size
 
-    statement_pk: int | None = None
-    statement_account = ""
-    fallback_day = None
-    entries = total_credit = total_debit = 0
-    # Counted only when the parent shows progress, as in this process (a counted stream has no
-    # file name, which lxml quotes in its syntax errors).
-    for item in read_statement_file(path, fmt, profile, account, on_bytes=count if counting else None):
-        if isinstance(item, StatementLine):  # the million: tested first, as in the sequential loop
-            if statement_pk is None:
-                continue  # a statement for another account: its entries are skipped
-            try:
-                row = entry_row(item, statement_pk, statement_account, fallback_day)
-            except ValueError as exc:
-                send((_ERROR, LineError(item.entry_number, f"entry {item.entry_number}: {exc}")))
-                continue
-            entries += 1
-            if item.status == "BOOK":
-                if item.direction is _CREDIT:
-                    total_credit += item.amount
-                else:
-                    total_debit += item.amount
-            data = write_row(row)  # psycopg hands back a full buffer every 32 KiB
-            if data:
-                send((_ROWS, bytes(data), read[0]))
-                read[0] = 0
-        elif isinstance(item, Statement):
-            send_rows()
-            if statement_pk is not None:
-                send((_TOTALS, entries, total_credit, total_debit))
-            send((_STATEMENT, item))
-            opened = conn.recv()
-            statement_pk, statement_account = opened if opened is not None else (None, "")
-            fallback_day = item.period_end
-            entries = total_credit = total_debit = 0
-        else:
-            send((_ERROR, item))
-    send_rows()
-    if statement_pk is not None:
-        send((_TOTALS, entries, total_credit, total_debit))
-    send((_DONE,))
+    def _flush(self, *last: tuple[Any, ...]) -> None:
+        """Send everything owed for the current block, then ``last``."""
+        ops = self.ops
+        data = self.formatter.end()
+        if data:
+            ops.append((_ROWS, bytes(data)))
+        if self.entries:
+            ops.append((_TOTALS, self.entries, self.total_credit, self.total_debit))
+            self.entries = self.total_credit = self.total_debit = 0
+        if self.read and self.share.worker == 0:
+            ops.append((_PROGRESS, self.read))
+            self.read = 0
+        ops.extend(last)
+        self.conn.send(ops)
+        self.ops = []
+
+    def run(self, path: Path, counting: bool) -> None:
+        """Read the file; send this worker's blocks, each ended by ``_END``, then ``_DONE``."""
+        me, workers, size = self.share
+        ops, write_row = self.ops, self.formatter.write_row
+        statement_pk: int | None = None
+        statement_account = ""
+        fallback_day = None
+        block = seen = 0  # the block of the last item; how many entries so far
+        # Counted only when the parent shows progress, as in the sequential import (a counted
+        # stream has no file name, which lxml quotes in its syntax errors).
+        for item in read_camt_file_share(path, self.share, self.count if counting else None):
+            if isinstance(item, Statement):
+                where = seen // size  # before entry seen + 1
+            else:
+                seen = item if isinstance(item, int) else item.entry_number
+                where = (seen - 1) // size
+            if where != block:
+                if block % workers == me:
+                    self._flush((_END,))
+                    ops = self.ops
+                block = where
+            if isinstance(item, int):
+                continue  # another worker's entry
+            if isinstance(item, StatementLine):
+                if statement_pk is None:
+                    continue  # a statement for another account: its entries are skipped
+                try:
+                    row = entry_row(item, statement_pk, statement_account, fallback_day)
+                except ValueError as exc:
+                    ops.append((_ERROR, LineError(item.entry_number, f"entry {item.entry_number}: {exc}")))
+                    continue
+                self.entries += 1
+                if item.status == "BOOK":
+                    if item.direction is _CREDIT:
+                        self.total_credit += item.amount
+                    else:
+                        self.total_debit += item.amount
+                data = write_row(row)  # psycopg hands back a full buffer every 32 KiB
+                if data:
+                    ops.append((_ROWS, bytes(data)))
+            elif isinstance(item, Statement):
+                if block % workers == me:  # it starts in this worker's block: it asks for the row
+                    self._flush((_STATEMENT, item))
+                    ops = self.ops
+                opened = self.conn.recv()
+                statement_pk, statement_account = opened if opened is not None else (None, "")
+                fallback_day = item.period_end
+            else:
+                ops.append((_ERROR, item))
+        if block % workers == me:
+            self._flush((_END,))
+        self.conn.send([(_DONE,)])

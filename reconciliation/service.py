@@ -183,10 +183,9 @@ def _import_statement(
     try:
         if _read_in_child(session, path, detected, parallel):
             raw = session.connection().connection.driver_connection
-            parallel_import.stream_in_child(
-                raw, path, detected, profile, account, open_statement=open_statement,
-                errors=report.errors, progress=progress,
-            )  # fmt: skip
+            parallel_import.stream_in_children(
+                raw, path, open_statement=open_statement, errors=report.errors, progress=progress
+            )
         else:
             _stream_here(path, detected, profile, account, open_statement, report.errors, progress)
     except StatementRefused as exc:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import date
-from typing import IO
+from typing import IO, NamedTuple
 
 from lxml import etree
 
@@ -276,8 +276,29 @@ def _refuse_doctype(el: etree._Element) -> None:
         raise StatementRefused("the XML document declares a DOCTYPE; refused (entity attacks)")
 
 
+class Share(NamedTuple):
+    """Which entries one of ``workers`` readers of a file reads: blocks of ``block`` entries, dealt round."""
+
+    worker: int  # 0-based
+    workers: int
+    block: int
+
+
 def read_camt(stream: IO[bytes]) -> Iterator[ImportItem]:
     """Yield statements, entries and per-entry errors of a camt.053/.054 (or .052) file."""
+    yield from _read(stream, None)  # type: ignore[misc]  # numbers come only with a share
+
+
+def read_camt_share(stream: IO[bytes], share: Share) -> Iterator[ImportItem | int]:
+    """Like :func:`read_camt`, but an entry outside ``share`` is not read: its number is yielded instead.
+
+    Every reader still parses the whole file (so statements, refusals and syntax errors are
+    the same for all); only the reading of the entries, most of the Python work, is divided.
+    """
+    return _read(stream, share)
+
+
+def _read(stream: IO[bytes], share: Share | None) -> Iterator[ImportItem | int]:
     context = etree.iterparse(
         stream,
         events=("end",),
@@ -307,10 +328,13 @@ def read_camt(stream: IO[bytes]) -> Iterator[ImportItem]:
                     statement = _read_statement(parent, paths, statement_index)
                     yield statement
                 number += 1
-                try:
-                    yield _read_entry(el, paths, statement_index, number)
-                except LineRejected as exc:
-                    yield LineError(number, f"entry {number}: {exc}", statement_index)
+                if share is not None and (number - 1) // share.block % share.workers != share.worker:
+                    yield number  # another reader's entry
+                else:
+                    try:
+                        yield _read_entry(el, paths, statement_index, number)
+                    except LineRejected as exc:
+                        yield LineError(number, f"entry {number}: {exc}", statement_index)
                 el.clear()
                 # Drop everything already read, header included, so memory stays flat.
                 while el.getprevious() is not None:

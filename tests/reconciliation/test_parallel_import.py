@@ -1,4 +1,4 @@
-"""The child-process reader of a camt import stores exactly what the sequential import stores."""
+"""The child processes reading a camt import store exactly what the sequential import stores."""
 
 from __future__ import annotations
 
@@ -110,9 +110,17 @@ def _both_ways(session, path: Path, **kw: object) -> tuple[dict[str, object], di
     return seen[0], seen[1]
 
 
+@pytest.fixture(params=[(2, 1), (2, 3), (3, 2), (2, parallel_import.BLOCK)], ids=lambda p: f"{p[0]}x{p[1]}")
+def shares(request, monkeypatch):
+    """Workers and block sizes: tiny blocks put statements and errors in every worker's blocks."""
+    monkeypatch.setattr(parallel_import, "WORKERS", request.param[0])
+    monkeypatch.setattr(parallel_import, "BLOCK", request.param[1])
+
+
 @requires_postgres
+@pytest.mark.usefixtures("shares")
 @pytest.mark.parametrize("account", [ACCOUNT, ""])
-def test_child_reader_stores_exactly_what_the_sequential_import_stores(session, tmp_path, account):
+def test_children_store_exactly_what_the_sequential_import_stores(session, tmp_path, account):
     path = tmp_path / "mixed.xml"
     path.write_text(MIXED)
     sequential, parallel = _both_ways(session, path, account=account)
@@ -128,7 +136,8 @@ def test_child_reader_stores_exactly_what_the_sequential_import_stores(session, 
 
 
 @requires_postgres
-def test_child_reader_of_a_big_day_with_reversals_and_duplicates_matches_sequential(session, tmp_path):
+@pytest.mark.usefixtures("shares")
+def test_children_reading_a_big_day_with_reversals_and_duplicates_match_sequential(session, tmp_path):
     entries = []
     for i in range(3_000):
         entries.append(SyntheticEntry(str(10_000 + i), f"MBVCB.{i}.FG{i:010d}.PHI", bank_ref=f"FT{i:09d}"))
@@ -141,7 +150,8 @@ def test_child_reader_of_a_big_day_with_reversals_and_duplicates_matches_sequent
             entries.append(SyntheticEntry("1.5", "bad amount"))
     path = camt_file(tmp_path, "big", entries)
     progress: list[int] = []
-    sequential, _ = _both_ways(session, path)
+    sequential, parallel = _both_ways(session, path)
+    assert parallel == sequential
     report = service.import_statement(session, path, actor="test", parallel=True, progress=progress.append)
     assert _stored(session, report) == sequential
     assert sum(progress) == path.stat().st_size
@@ -158,7 +168,8 @@ def test_child_reader_of_a_big_day_with_reversals_and_duplicates_matches_sequent
         b'<Ntry><Amt Ccy="VND">1</Amt><CdtDbtInd>CRDT</CdtDbtInd></Ntry><Ntry></Stmt>',
     ],
 )
-def test_child_reader_refuses_a_file_as_the_sequential_import_does(session, tmp_path, raw):
+@pytest.mark.usefixtures("shares")
+def test_children_refuse_a_file_as_the_sequential_import_does(session, tmp_path, raw):
     path = tmp_path / "bad.xml"
     path.write_bytes(raw)
     messages = []
@@ -172,7 +183,7 @@ def test_child_reader_refuses_a_file_as_the_sequential_import_does(session, tmp_
 
 
 @requires_postgres
-def test_a_failure_in_the_child_is_raised_here_and_the_session_recovers(session, tmp_path, monkeypatch):
+def test_a_failure_in_a_child_is_raised_here_and_the_session_recovers(session, tmp_path, monkeypatch):
     def broken(*args: object) -> tuple[object, ...]:
         raise RuntimeError("boom")
 
