@@ -44,8 +44,10 @@ from reconciliation.importers import (
     Statement,
     StatementLine,
     StatementRefused,
-    read_camt_file_share,
+    _CountingReader,
 )
+from reconciliation.importers.camt import SplitMismatch, read_camt_share
+from reconciliation.importers.camt_split import HollowStream
 from reconciliation.statement_writer import StatementWriter, entry_row
 
 #: Smaller camt files are read in this process: the children's start would not pay for itself.
@@ -56,7 +58,7 @@ WORKERS = 2
 BLOCK = 4096  # entries per block: about 1.4 MB of XML and 0.8 MB of COPY text
 
 # What a worker sends: lists of operations, each a tuple whose first value is one of these.
-_ROWS, _TOTALS, _STATEMENT, _ERROR, _PROGRESS, _END, _REFUSED, _FAILED, _DONE = range(9)
+_ROWS, _TOTALS, _STATEMENT, _ERROR, _PROGRESS, _END, _MISMATCH, _FAILED, _DONE = range(9)
 _CREDIT = Direction.CREDIT
 
 OpenStatement = Callable[[Statement], StatementWriter | None]
@@ -122,7 +124,10 @@ def stream_in_children(
                     current = open_statement(op[1])
                     opened = None if current is None else (current.statement_pk, current.account)
                     for pipe in pipes:  # every worker needs the id for its own entries
-                        pipe.send(opened)
+                        try:
+                            pipe.send(opened)
+                        except BrokenPipeError:
+                            pass  # that worker stopped: its turn will tell why
                 elif kind == _PROGRESS:
                     reported += op[1]
                     if progress is not None:
@@ -131,8 +136,8 @@ def stream_in_children(
                     next_block += 1
                 elif kind == _DONE:
                     finished = True  # the worker whose turn it is has no block left: none has
-                elif kind == _REFUSED:
-                    raise StatementRefused(op[1])
+                elif kind == _MISMATCH:
+                    raise SplitMismatch(op[1])
                 else:
                     raise RuntimeError(f"the statement reader failed:\n{op[1]}")
     except BaseException as exc:
@@ -156,8 +161,10 @@ def _work(conn: Connection, transformer: Transformer, path: Path, share: Share, 
     """A child: read the file, sending each of its blocks whole (COPY text, errors, totals) in order."""
     try:
         _Worker(conn, transformer, share).run(path, counting)
-    except StatementRefused as exc:
-        conn.send([(_REFUSED, str(exc))])
+    except (SplitMismatch, StatementRefused) as exc:
+        # A refusal too: its message (line and column) is of the emptied file. The parent reads
+        # the file whole instead, which refuses it with the file's own message.
+        conn.send([(_MISMATCH, str(exc))])
     except BaseException:  # the parent re-raises it; the child has no one else to tell
         conn.send([(_FAILED, traceback.format_exc())])
     finally:
@@ -197,15 +204,25 @@ class _Worker:
 
     def run(self, path: Path, counting: bool) -> None:
         """Read the file; send this worker's blocks, each ended by ``_END``, then ``_DONE``."""
+        with path.open("rb") as raw:
+            source: Any = _CountingReader(raw, self.count) if counting else raw
+            stream = HollowStream(source, self.share)
+            seen, block = self._read_and_send(stream)
+        if seen != stream.started:
+            raise SplitMismatch(f"the cut saw {stream.started} entries, the parse {seen}")
+        if block % self.share.workers == self.share.worker:
+            self._flush((_END,))
+        self.conn.send([(_DONE,)])
+
+    def _read_and_send(self, stream: HollowStream) -> tuple[int, int]:
+        """Send every block of this worker but the last; return the entries seen and the last block."""
         me, workers, size = self.share
         ops, write_row = self.ops, self.formatter.write_row
         statement_pk: int | None = None
         statement_account = ""
         fallback_day = None
         block = seen = 0  # the block of the last item; how many entries so far
-        # Counted only when the parent shows progress, as in the sequential import (a counted
-        # stream has no file name, which lxml quotes in its syntax errors).
-        for item in read_camt_file_share(path, self.share, self.count if counting else None):
+        for item in read_camt_share(stream, self.share):  # type: ignore[arg-type]
             if isinstance(item, Statement):
                 where = seen // size  # before entry seen + 1
             else:
@@ -244,6 +261,4 @@ class _Worker:
                 fallback_day = item.period_end
             else:
                 ops.append((_ERROR, item))
-        if block % workers == me:
-            self._flush((_END,))
-        self.conn.send([(_DONE,)])
+        return seen, block

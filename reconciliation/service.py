@@ -17,6 +17,7 @@ from reconciliation import parallel_import, repository
 from reconciliation.gc_pause import paused_gc
 from reconciliation.importers import (
     LineError,
+    SplitMismatch,
     Statement,
     StatementFormat,
     StatementLine,
@@ -181,12 +182,9 @@ def _import_statement(
         return writer
 
     try:
-        if _read_in_child(session, path, detected, parallel):
-            raw = session.connection().connection.driver_connection
-            parallel_import.stream_in_children(
-                raw, path, open_statement=open_statement, errors=report.errors, progress=progress
-            )
-        else:
+        if not _read_in_child(session, path, detected, parallel) or not _stream_in_children(
+            session, path, open_statement, report.errors, opened, progress
+        ):
             _stream_here(path, detected, profile, account, open_statement, report.errors, progress)
     except StatementRefused as exc:
         raise ReconciliationError(f"{path.name} refused: {exc}") from None
@@ -241,6 +239,30 @@ def _read_in_child(session: Session, path: Path, fmt: StatementFormat, parallel:
     if not repository.is_postgres(session) or parallel is False:
         return False
     return parallel or path.stat().st_size >= parallel_import.PARALLEL_MIN_BYTES
+
+
+def _stream_in_children(
+    session: Session,
+    path: Path,
+    open_statement: Callable[[Statement], StatementWriter | None],
+    errors: list[LineError],
+    opened: list[StatementWriter],
+    progress: Callable[[int], None] | None,
+) -> bool:
+    """Import through child processes; False (nothing kept) when the file must be read here instead."""
+    raw = session.connection().connection.driver_connection
+    savepoint = session.begin_nested()  # what the children's import wrote goes if it cannot finish
+    try:
+        parallel_import.stream_in_children(
+            raw, path, open_statement=open_statement, errors=errors, progress=progress
+        )
+    except SplitMismatch:
+        savepoint.rollback()
+        errors.clear()
+        opened.clear()
+        return False
+    savepoint.commit()
+    return True
 
 
 def _stream_here(

@@ -16,7 +16,9 @@ from reconciliation.importers.base import StatementLine as StatementLine
 from reconciliation.importers.base import StatementRefused as StatementRefused
 from reconciliation.importers.base import StatementSummary as StatementSummary
 from reconciliation.importers.base import summarise as summarise
-from reconciliation.importers.camt import Share, read_camt, read_camt_share
+from reconciliation.importers.camt import Share as Share
+from reconciliation.importers.camt import SplitMismatch as SplitMismatch
+from reconciliation.importers.camt import read_camt
 from reconciliation.importers.mt940 import read_mt940
 from reconciliation.importers.profiles import GENERIC, VIETNAMESE_BANK, get_profile
 from reconciliation.importers.tabular import read_csv, read_xlsx
@@ -84,11 +86,3 @@ def read_statement_file(
                     yield from read_xlsx(stream, profile or VIETNAMESE_BANK, account)
         except LineRejected as exc:
             raise StatementRefused(str(exc)) from None
-
-
-def read_camt_file_share(
-    path: Path, share: Share, on_bytes: Callable[[int], None] | None = None
-) -> Iterator[ImportItem | int]:
-    """Stream a camt file as :func:`read_statement_file` does, reading only the entries of ``share``."""
-    with path.open("rb") as stream:
-        yield from read_camt_share(_CountingReader(stream, on_bytes) if on_bytes else stream, share)  # type: ignore[arg-type]

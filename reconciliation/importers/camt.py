@@ -284,6 +284,25 @@ class Share(NamedTuple):
     block: int
 
 
+#: The attribute of an empty entry standing for this many entries cut out for another reader
+#: (``camt_split``); a name no bank uses.
+HOLLOW_MARK = "feegate-cut"
+
+
+class SplitMismatch(Exception):
+    """A file cut for several readers did not parse as the cut assumed: read it whole instead."""
+
+
+def _skip_theirs(number: int, span: str, share: Share) -> int:
+    """Return the number of the last of ``span`` emptied entries after ``number``; check they are theirs."""
+    count = int(span) if span.isdigit() else 0
+    first, last = number + 1, number + count
+    block = (first - 1) // share.block
+    if not count or (last - 1) // share.block != block or block % share.workers == share.worker:
+        raise SplitMismatch(f"entries {first} to {last} were emptied: the cut and the parse disagree")
+    return last
+
+
 def read_camt(stream: IO[bytes]) -> Iterator[ImportItem]:
     """Yield statements, entries and per-entry errors of a camt.053/.054 (or .052) file."""
     yield from _read(stream, None)  # type: ignore[misc]  # numbers come only with a share
@@ -292,8 +311,10 @@ def read_camt(stream: IO[bytes]) -> Iterator[ImportItem]:
 def read_camt_share(stream: IO[bytes], share: Share) -> Iterator[ImportItem | int]:
     """Like :func:`read_camt`, but an entry outside ``share`` is not read: its number is yielded instead.
 
-    Every reader still parses the whole file (so statements, refusals and syntax errors are
-    the same for all); only the reading of the entries, most of the Python work, is divided.
+    ``stream`` is the file with the other readers' entries emptied and marked
+    (:class:`~reconciliation.importers.camt_split.HollowStream`). Raises SplitMismatch when an
+    entry of the share is marked, or one outside it is not: the cut and the parse disagree on
+    which element is which entry, so the numbering could not be trusted.
     """
     return _read(stream, share)
 
@@ -327,10 +348,14 @@ def _read(stream: IO[bytes], share: Share | None) -> Iterator[ImportItem | int]:
                     statement_index += 1
                     statement = _read_statement(parent, paths, statement_index)
                     yield statement
-                number += 1
-                if share is not None and (number - 1) // share.block % share.workers != share.worker:
-                    yield number  # another reader's entry
+                if share is not None and (span := el.get(HOLLOW_MARK)) is not None:
+                    # Entries of another reader's block, emptied: their number goes on, unread.
+                    number = _skip_theirs(number, span, share)
+                    yield number
                 else:
+                    number += 1
+                    if share is not None and (number - 1) // share.block % share.workers != share.worker:
+                        raise SplitMismatch(f"entry {number} was not emptied: the cut and the parse disagree")
                     try:
                         yield _read_entry(el, paths, statement_index, number)
                     except LineRejected as exc:
