@@ -104,7 +104,7 @@ def stream_in_children(
         children.append(child)
     current: StatementWriter | None = None
     try:
-        next_block = reported = 0
+        next_block = reported = statements = 0
         finished = False
         while not finished:
             for op in pipes[next_block % workers].recv():
@@ -122,7 +122,11 @@ def stream_in_children(
                     if current is not None:
                         current.close()  # the connection is needed for the next statement's row
                     current = open_statement(op[1])
-                    opened = None if current is None else (current.statement_pk, current.account)
+                    statements += 1
+                    opened = (
+                        op[1].index,
+                        *((None, "") if current is None else (current.statement_pk, current.account)),
+                    )
                     for pipe in pipes:  # every worker needs the id for its own entries
                         try:
                             pipe.send(opened)
@@ -136,6 +140,12 @@ def stream_in_children(
                     next_block += 1
                 elif kind == _DONE:
                     finished = True  # the worker whose turn it is has no block left: none has
+                    seen = [
+                        op[1],
+                        *(_last_word(pipe) for pipe in pipes if pipe is not pipes[next_block % workers]),
+                    ]
+                    if any(count != statements for count in seen):  # one missed a statement the cut hid
+                        raise SplitMismatch(f"statements seen: {seen}, opened: {statements}")
                 elif kind == _MISMATCH:
                     raise SplitMismatch(op[1])
                 else:
@@ -155,6 +165,14 @@ def stream_in_children(
         current.close()
     if progress is not None and reported < path.stat().st_size:
         progress(path.stat().st_size - reported)  # the parse reads to the end; its last bytes are unreported
+
+
+def _last_word(pipe: Connection) -> int:
+    """Return the number of statements a worker saw, from its ``_DONE``; SplitMismatch if it says more."""
+    ops = pipe.recv()
+    if ops[0][0] != _DONE:
+        raise SplitMismatch(f"a worker still had {ops[0][0]} to say")
+    return int(ops[0][1])
 
 
 def _work(conn: Connection, transformer: Transformer, path: Path, share: Share, counting: bool) -> None:
@@ -181,6 +199,7 @@ class _Worker:
         self.ops: list[tuple[Any, ...]] = []
         self.read = 0  # bytes read since the last report (worker 0 reports them)
         self.entries = self.total_credit = self.total_debit = 0
+        self.statements = 0  # seen (each reader sees them all, unless the cut hid one)
 
     def count(self, size: int) -> None:
         """Hear how many bytes the parser has read."""
@@ -212,7 +231,7 @@ class _Worker:
             raise SplitMismatch(f"the cut saw {stream.started} entries, the parse {seen}")
         if block % self.share.workers == self.share.worker:
             self._flush((_END,))
-        self.conn.send([(_DONE,)])
+        self.conn.send([(_DONE, self.statements)])
 
     def _read_and_send(self, stream: HollowStream) -> tuple[int, int]:
         """Send every block of this worker but the last; return the entries seen and the last block."""
@@ -256,8 +275,10 @@ class _Worker:
                 if block % workers == me:  # it starts in this worker's block: it asks for the row
                     self._flush((_STATEMENT, item))
                     ops = self.ops
-                opened = self.conn.recv()
-                statement_pk, statement_account = opened if opened is not None else (None, "")
+                index, statement_pk, statement_account = self.conn.recv()
+                if index != item.index:  # the cut hid a statement from this worker: ids would be wrong
+                    raise SplitMismatch(f"statement {index} opened, {item.index} read")
+                self.statements += 1
                 fallback_day = item.period_end
             else:
                 ops.append((_ERROR, item))
