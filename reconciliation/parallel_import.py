@@ -1,23 +1,28 @@
-"""Import a large camt file on two cores: forked children read it, this process COPYs.
+"""Import a large camt file on two cores: forked workers read it, this process COPYs.
 
 A million-entry import is CPU-bound in our own process (lxml's parse, reading each
 entry, finding its reference, formatting its COPY row) while the second core sits
-mostly idle. Here ``WORKERS`` children each parse the whole file, but each reads only
-its share of the entries: blocks of ``BLOCK`` entries dealt round (block ``b`` is
-worker ``b % WORKERS``'s). A worker turns its entries into COPY text with the very same
+mostly idle. Here ``WORKERS`` children share the entries: blocks of ``BLOCK`` entries
+dealt round (block ``b`` is worker ``b % WORKERS``'s). Each worker's parser sees the
+file with the other workers' entries emptied (:mod:`reconciliation.importers.camt_split`),
+so it parses and reads only its own; it turns them into COPY text with the very same
 row builder (:func:`~reconciliation.statement_writer.entry_row`) and psycopg's own COPY
-text formatter, and sends each block whole; this process takes the blocks in file
+text formatter, and sends each block whole. This process takes the blocks in file
 order and writes them into the statement's COPY while the database works. Statements,
 errors and totals are recorded exactly as the sequential loop in
 :mod:`reconciliation.service` records them, in the same order: stored entries (ids
 included), errors, balances and the report are identical, which
-``tests/reconciliation/test_parallel_import.py`` checks. Since every worker parses the
-whole file, a refused or broken file fails in each at the same place, with the same error.
+``tests/reconciliation/test_parallel_import.py`` checks.
 
 A statement's row is made here when the worker owning the block where it starts asks
-for it; every worker waits for its id (a handful of round trips per file). A worker
+for it; every worker waits for its id (a handful of round trips per file), and each
+reply names the statement, so a worker the cut hid a statement from notices. A worker
 holds at most one block (about 1 MB of COPY text) and then waits for this process to
 take it: memory stays flat.
+
+Whenever the cut and the parse disagree, or a worker's parser refuses the file (its
+line and column would be those of the emptied file), :class:`SplitMismatch` is raised
+and the caller reads the file sequentially instead, from a savepoint.
 
 PostgreSQL only (SQLite has no COPY and one core is plenty for the files it sees),
 large camt files only, and only where ``fork`` exists: the children inherit the loaded
@@ -52,8 +57,7 @@ from reconciliation.statement_writer import StatementWriter, entry_row
 
 #: Smaller camt files are read in this process: the children's start would not pay for itself.
 PARALLEL_MIN_BYTES = 8 << 20
-#: Each worker parses the whole file (about a third of the work) and reads 1/WORKERS of the
-#: entries; with the database's COPY on top, two already keep two cores busy.
+#: Two workers and the database's COPY (about a third of the CPU) already keep two cores busy.
 WORKERS = 2
 BLOCK = 4096  # entries per block: about 1.4 MB of XML and 0.8 MB of COPY text
 
