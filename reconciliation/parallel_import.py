@@ -84,8 +84,9 @@ def stream_in_children(
     """Import a camt file's entries as the sequential loop would, the reading done by child processes.
 
     ``open_statement`` records a statement and opens its COPY (None: skip its entries);
-    errors are appended to ``errors`` in file order. Raises StatementRefused as the reader
-    does; the open COPY is abandoned on any failure.
+    errors are appended to ``errors`` in file order. Raises SplitMismatch whenever the file
+    must be read sequentially instead: the cut and the parse disagree, a worker refused the
+    file or failed. The open COPY is abandoned on any failure.
     """
     # Built here, from the connection, so the children format values with its adapters and encoding.
     transformer = adapt.Transformer.from_context(raw_connection)
@@ -98,7 +99,7 @@ def stream_in_children(
         share = Share(worker, workers, block)
         child = fork.Process(
             target=_work,
-            args=(theirs, transformer, path, share, progress is not None),
+            args=(theirs, [*pipes, ours], transformer, path, share, progress is not None),
             name=f"camt-reader-{worker}",
             daemon=True,
         )
@@ -111,7 +112,11 @@ def stream_in_children(
         next_block = reported = statements = 0
         finished = False
         while not finished:
-            for op in pipes[next_block % workers].recv():
+            try:
+                ops = pipes[next_block % workers].recv()
+            except EOFError:  # the worker died without a word (killed): read the file here
+                raise SplitMismatch("a worker ended without a word") from None
+            for op in ops:
                 kind = op[0]
                 if kind == _ROWS:
                     current.write_copy_text(op[1])  # type: ignore[union-attr]  # only while one is open
@@ -150,10 +155,8 @@ def stream_in_children(
                     ]
                     if any(count != statements for count in seen):  # one missed a statement the cut hid
                         raise SplitMismatch(f"statements seen: {seen}, opened: {statements}")
-                elif kind == _MISMATCH:
+                else:  # _MISMATCH, or _FAILED: a worker's own fault, which the sequential import has not
                     raise SplitMismatch(op[1])
-                else:
-                    raise RuntimeError(f"the statement reader failed:\n{op[1]}")
     except BaseException as exc:
         if current is not None:
             current.abort(exc)
@@ -179,8 +182,17 @@ def _last_word(pipe: Connection) -> int:
     return int(ops[0][1])
 
 
-def _work(conn: Connection, transformer: Transformer, path: Path, share: Share, counting: bool) -> None:
+def _work(
+    conn: Connection,
+    inherited: list[Connection],
+    transformer: Transformer,
+    path: Path,
+    share: Share,
+    counting: bool,
+) -> None:
     """A child: read the file, sending each of its blocks whole (COPY text, errors, totals) in order."""
+    for other in inherited:  # the parent's ends, forked with us: held here, a dead parent is never seen
+        other.close()
     try:
         _Worker(conn, transformer, share).run(path, counting)
     except (SplitMismatch, StatementRefused) as exc:

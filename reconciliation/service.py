@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +33,8 @@ from reconciliation.models import (
     StatementFile,
 )
 from reconciliation.statement_writer import StatementWriter
+
+log = logging.getLogger(__name__)
 
 #: A file this large changes the entries' statistics enough to mislead the planner of the next run.
 ANALYZE_AFTER_ENTRIES = 10_000
@@ -256,7 +259,8 @@ def _stream_in_children(
         parallel_import.stream_in_children(
             raw, path, open_statement=open_statement, errors=errors, progress=progress
         )
-    except SplitMismatch:
+    except SplitMismatch as exc:
+        log.warning("%s: read sequentially, the parallel import could not: %s", path.name, exc)
         savepoint.rollback()
         errors.clear()
         opened.clear()
