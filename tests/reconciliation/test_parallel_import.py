@@ -311,3 +311,16 @@ def test_on_sqlite_or_for_other_formats_the_file_is_read_here(session, tmp_path)
     report = service.import_statement(session, path, actor="test", parallel=True)
     assert report.entries == 1 and report.balance_check == "ok"
     assert parallel_import.PARALLEL_MIN_BYTES > path.stat().st_size
+
+
+def test_entries_with_a_statement_between_them_are_emptied_one_by_one():
+    entries = _entries_xml(2)
+    segment = (
+        b"<Bal/>\n" + entries.encode() + b"</Stmt><Stmt><Id>T</Id>\n" + _entries_xml(1, 2).encode() + b"\n"
+    )
+    between = camt_split.ENTRY_CLOSE + b"\n" + camt_split.ENTRY_OPEN
+    emptied = camt_split._emptied(segment, 3, between)
+    one = camt_split.HOLLOW_ONE
+    assert emptied == b"<Bal/>\n" + one + b"\n" + one + b"\n</Stmt><Stmt><Id>T</Id>\n" + one + b"\n\n"
+    # adjacent entries: one element stands for all of them
+    assert camt_split._emptied(entries.encode(), 2, between) == b'<Ntry feegate-cut="2"/>\n'
