@@ -32,14 +32,26 @@ from bench.reconcile_data import ACCOUNT, DAY, generate  # noqa: E402
 DEFAULT_DB = "postgresql+psycopg://postgres@127.0.0.1:5432/feegate_recon_bench"
 
 
-def _peak_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def _peak_rss_mib(who: int = resource.RUSAGE_SELF) -> float:
+    return resource.getrusage(who).ru_maxrss / 1024
 
 
-def _cpu_s() -> float:
+def _cpu_s(who: int = resource.RUSAGE_SELF) -> float:
     # Wall time swings with other load on a shared machine; the process's own CPU time less so.
-    usage = resource.getrusage(resource.RUSAGE_SELF)
+    usage = resource.getrusage(who)
     return usage.ru_utime + usage.ru_stime
+
+
+def _backend_cpu_s(session: Any) -> float:
+    """CPU time so far of this session's PostgreSQL backend (the server runs on this machine)."""
+    from sqlalchemy import text
+
+    pid = session.execute(text("SELECT pg_backend_pid()")).scalar_one()
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")  # not readable: another user's process or another machine
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def prepare_database(url: str, payments_csv: Path, n: int) -> None:
@@ -101,6 +113,7 @@ def phase_ours(url: str, statement: Path) -> dict[str, Any]:
     app = create_app({"ENV_NAME": "test", "DATABASE_URL": url})
     with app.app_context():
         session = get_session()
+        backend_before = _backend_cpu_s(session)
         started = time.perf_counter()
         report = service.import_statement(session, statement, account=ACCOUNT, actor="bench")
         session.commit()
@@ -110,6 +123,7 @@ def phase_ours(url: str, statement: Path) -> dict[str, Any]:
         )
         session.commit()
         finished = time.perf_counter()
+        backend_cpu = _backend_cpu_s(session) - backend_before
     return {
         "import_s": imported - started,
         "run_s": finished - imported,
@@ -119,6 +133,11 @@ def phase_ours(url: str, statement: Path) -> dict[str, Any]:
         "counts": dict(run.counts),
         "peak_rss_mib": _peak_rss_mib(),
         "cpu_s": _cpu_s(),
+        # The import's reader processes (reconciliation.parallel_import), waited for: their CPU and
+        # the largest peak RSS among them (each is a separate process beside ours).
+        "children_cpu_s": _cpu_s(resource.RUSAGE_CHILDREN),
+        "children_peak_rss_mib": _peak_rss_mib(resource.RUSAGE_CHILDREN),
+        "backend_cpu_s": backend_cpu,
     }
 
 
@@ -186,8 +205,9 @@ def main() -> None:
         ("ours: match + persist", f"{ours['run_s']:.1f} s"),
         (
             "ours: end to end",
-            f"{ours['total_s']:.1f} s (CPU {ours['cpu_s']:.1f} s + PostgreSQL's), "
-            f"peak RSS {ours['peak_rss_mib']:.0f} MiB",
+            f"{ours['total_s']:.1f} s (CPU {ours['cpu_s']:.1f} s + readers' {ours['children_cpu_s']:.1f} s"
+            f" + PostgreSQL's {ours['backend_cpu_s']:.1f} s), peak RSS {ours['peak_rss_mib']:.0f} MiB"
+            f" (each reader process {ours['children_peak_rss_mib']:.0f} MiB)",
         ),
         ("ratio ours / baseline", f"{ours['total_s'] / baseline['total_s']:.2f}x (target <= 2x)"),
         ("peak RSS target", f"{'met' if ours['peak_rss_mib'] <= 300 else 'MISSED'} (<= 300 MiB)"),

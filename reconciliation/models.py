@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -67,7 +68,15 @@ class StatementEntry(Base):
     __tablename__ = "statement_entries"
     __table_args__ = (
         Index("ix_statement_entries_account_day", "account", "booking_date"),
-        Index("ix_statement_entries_reference", "reference"),
+        # Only the entries naming no reference, which the run looks up by day (migration 0008):
+        # indexing every reference cost a third of a million-entry COPY's server time.
+        Index(
+            "ix_statement_entries_no_reference",
+            "account",
+            "booking_date",
+            postgresql_where=text("reference IS NULL"),
+            sqlite_where=text("reference IS NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigIntId, primary_key=True)

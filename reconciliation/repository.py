@@ -96,6 +96,8 @@ class RowWriter:
         self._copy: Any = None
         self._cursor: Any = None
         self.write: Callable[[tuple[Any, ...]], None] = self._append
+        # Rows already in COPY text format (formatted elsewhere, see ``parallel_import``): PostgreSQL only.
+        self.write_text: Callable[[bytes], None] = self._no_copy
         if is_postgres(session):
             raw = session.connection().connection.driver_connection
             self._cursor = raw.cursor()  # type: ignore[union-attr]
@@ -103,6 +105,10 @@ class RowWriter:
             self._copy_cm = self._cursor.copy(f"COPY {table.name} ({quoted}) FROM STDIN")
             self._copy = self._copy_cm.__enter__()
             self.write = self._copy.write_row
+            self.write_text = self._copy.write
+
+    def _no_copy(self, data: bytes) -> None:
+        raise TypeError("COPY text rows need PostgreSQL")
 
     def _append(self, values: tuple[Any, ...]) -> None:
         self.pending.append(values)
@@ -133,8 +139,10 @@ class RowWriter:
         self._flush()
 
 
-#: Server memory for the run's two sorts by reference; the default 4 MB spills a million rows to disk.
-RUN_WORK_MEM = "64MB"
+#: Server memory for the run's sorts and hashes: the streams' sorts by reference (the 4 MB default
+#: spills a million rows to disk) and the plain pairs' sort by payment id (100 MB at a million
+#: pairs) and grouping of the day's texts, which still spilled at 64 MB.
+RUN_WORK_MEM = "128MB"
 
 
 def allow_large_sorts(session: Session) -> None:

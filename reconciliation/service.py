@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,10 +14,11 @@ from sqlalchemy.orm import Session
 from payments.audit import record_audit
 from payments.db import insert_ignore, utcnow
 from providers.base import SettlementLine
-from reconciliation import repository
+from reconciliation import parallel_import, repository
 from reconciliation.gc_pause import paused_gc
 from reconciliation.importers import (
     LineError,
+    SplitMismatch,
     Statement,
     StatementFormat,
     StatementLine,
@@ -31,6 +33,8 @@ from reconciliation.models import (
     StatementFile,
 )
 from reconciliation.statement_writer import StatementWriter
+
+log = logging.getLogger(__name__)
 
 #: A file this large changes the entries' statistics enough to mislead the planner of the next run.
 ANALYZE_AFTER_ENTRIES = 10_000
@@ -127,15 +131,19 @@ def import_statement(
     profile: str | None = None,
     actor: str,
     progress: Callable[[int], None] | None = None,
+    parallel: bool | None = None,
 ) -> ImportReport:
     """Import a statement file once: record it, its statements and entries; report totals and errors.
 
-    ``progress``, if given, is called with each number of bytes read from the file.
+    ``progress``, if given, is called with each number of bytes read from the file. ``parallel``
+    None lets a child process read a large camt file on PostgreSQL; True forces it where it is
+    possible at all (tests), False keeps the reading in this process.
     """
     with paused_gc():
         return _import_statement(
-            session, path, account=account, fmt=fmt, profile=profile, actor=actor, progress=progress
-        )
+            session, path, account=account, fmt=fmt, profile=profile, actor=actor, progress=progress,
+            parallel=parallel,
+        )  # fmt: skip
 
 
 def _import_statement(
@@ -147,6 +155,7 @@ def _import_statement(
     profile: str | None = None,
     actor: str,
     progress: Callable[[int], None] | None = None,
+    parallel: bool | None = None,
 ) -> ImportReport:
     """Do the work of :func:`import_statement` (the collector is paused by the caller)."""
     sha256 = file_sha256(path)
@@ -168,32 +177,20 @@ def _import_statement(
     session.flush()
     report = ImportReport(format=detected.value, account="", file_id=file_row.id)
     opened: list[StatementWriter] = []
-    current: StatementWriter | None = None  # None while a statement for another account is skipped
+
+    def open_statement(item: Statement) -> StatementWriter | None:
+        writer = _open_statement(session, file_row.id, item, account, report)
+        if writer is not None:
+            opened.append(writer)
+        return writer
+
     try:
-        for item in read_statement_file(path, detected, profile, account, on_bytes=progress):
-            if isinstance(item, StatementLine):  # the million: tested first
-                if current is None:
-                    continue
-                try:
-                    current.add(item)
-                except ValueError as exc:
-                    report.errors.append(LineError(item.entry_number, f"entry {item.entry_number}: {exc}"))
-            elif isinstance(item, Statement):
-                if current is not None:
-                    current.close()  # the connection is needed for the next statement's row
-                current = _open_statement(session, file_row.id, item, account, report)
-                if current is not None:
-                    opened.append(current)
-            else:
-                report.errors.append(item)
-    except BaseException as exc:
-        if current is not None:
-            current.abort(exc)
-        if isinstance(exc, StatementRefused):
-            raise ReconciliationError(f"{path.name} refused: {exc}") from None
-        raise
-    if current is not None:
-        current.close()
+        if not _read_in_child(session, path, detected, parallel) or not _stream_in_children(
+            session, path, open_statement, report.errors, opened, progress
+        ):
+            _stream_here(path, detected, profile, account, open_statement, report.errors, progress)
+    except StatementRefused as exc:
+        raise ReconciliationError(f"{path.name} refused: {exc}") from None
     summaries = [(one.summary, one.row) for one in opened]
     if sum(summary.entries for summary, _ in summaries) >= ANALYZE_AFTER_ENTRIES:
         repository.analyze_entries(session)
@@ -236,6 +233,74 @@ def _import_statement(
         },
     )
     return report
+
+
+def _read_in_child(session: Session, path: Path, fmt: StatementFormat, parallel: bool | None) -> bool:
+    """Whether a child process reads the file (PostgreSQL, camt, fork; by size unless ``parallel`` says)."""
+    if fmt not in (StatementFormat.CAMT053, StatementFormat.CAMT054) or not parallel_import.available():
+        return False
+    if not repository.is_postgres(session) or parallel is False:
+        return False
+    return parallel or path.stat().st_size >= parallel_import.PARALLEL_MIN_BYTES
+
+
+def _stream_in_children(
+    session: Session,
+    path: Path,
+    open_statement: Callable[[Statement], StatementWriter | None],
+    errors: list[LineError],
+    opened: list[StatementWriter],
+    progress: Callable[[int], None] | None,
+) -> bool:
+    """Import through child processes; False (nothing kept) when the file must be read here instead."""
+    raw = session.connection().connection.driver_connection
+    savepoint = session.begin_nested()  # what the children's import wrote goes if it cannot finish
+    try:
+        parallel_import.stream_in_children(
+            raw, path, open_statement=open_statement, errors=errors, progress=progress
+        )
+    except SplitMismatch as exc:
+        log.warning("%s: read sequentially, the parallel import could not: %s", path.name, exc)
+        savepoint.rollback()
+        errors.clear()
+        opened.clear()
+        return False
+    savepoint.commit()
+    return True
+
+
+def _stream_here(
+    path: Path,
+    fmt: StatementFormat,
+    profile: str | None,
+    account: str,
+    open_statement: Callable[[Statement], StatementWriter | None],
+    errors: list[LineError],
+    progress: Callable[[int], None] | None,
+) -> None:
+    """Read the file in this process, writing each statement's entries as they come."""
+    current: StatementWriter | None = None  # None while a statement for another account is skipped
+    try:
+        for item in read_statement_file(path, fmt, profile, account, on_bytes=progress):
+            if isinstance(item, StatementLine):  # the million: tested first
+                if current is None:
+                    continue
+                try:
+                    current.add(item)
+                except ValueError as exc:
+                    errors.append(LineError(item.entry_number, f"entry {item.entry_number}: {exc}"))
+            elif isinstance(item, Statement):
+                if current is not None:
+                    current.close()  # the connection is needed for the next statement's row
+                current = open_statement(item)
+            else:
+                errors.append(item)
+    except BaseException as exc:
+        if current is not None:
+            current.abort(exc)
+        raise
+    if current is not None:
+        current.close()
 
 
 def store_settlement_lines(session: Session, lines: Iterable[SettlementLine]) -> tuple[int, int]:

@@ -113,6 +113,10 @@ class StatementWriter:
                 summary.total_debit += line.amount
         self.writer.write(row)
 
+    def write_copy_text(self, data: bytes) -> None:
+        """Write entries already formatted as COPY text rows (PostgreSQL; the caller counts them)."""
+        self.writer.write_text(data)
+
     def close(self) -> None:
         """Finish the COPY of the entries."""
         self.writer.close()

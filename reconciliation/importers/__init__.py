@@ -16,6 +16,8 @@ from reconciliation.importers.base import StatementLine as StatementLine
 from reconciliation.importers.base import StatementRefused as StatementRefused
 from reconciliation.importers.base import StatementSummary as StatementSummary
 from reconciliation.importers.base import summarise as summarise
+from reconciliation.importers.camt import Share as Share
+from reconciliation.importers.camt import SplitMismatch as SplitMismatch
 from reconciliation.importers.camt import read_camt
 from reconciliation.importers.mt940 import read_mt940
 from reconciliation.importers.profiles import GENERIC, VIETNAMESE_BANK, get_profile

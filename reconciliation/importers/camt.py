@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import date
-from typing import IO
+from typing import IO, NamedTuple
 
 from lxml import etree
 
@@ -276,8 +276,50 @@ def _refuse_doctype(el: etree._Element) -> None:
         raise StatementRefused("the XML document declares a DOCTYPE; refused (entity attacks)")
 
 
+class Share(NamedTuple):
+    """Which entries one of ``workers`` readers of a file reads: blocks of ``block`` entries, dealt round."""
+
+    worker: int  # 0-based
+    workers: int
+    block: int
+
+
+#: The attribute of an empty entry standing for this many entries cut out for another reader
+#: (``camt_split``); a name no bank uses.
+HOLLOW_MARK = "feegate-cut"
+
+
+class SplitMismatch(Exception):
+    """A file cut for several readers did not parse as the cut assumed: read it whole instead."""
+
+
+def _skip_theirs(number: int, span: str, share: Share) -> int:
+    """Return the number of the last of ``span`` emptied entries after ``number``; check they are theirs."""
+    count = int(span) if span.isdigit() else 0
+    first, last = number + 1, number + count
+    block = (first - 1) // share.block
+    if not count or (last - 1) // share.block != block or block % share.workers == share.worker:
+        raise SplitMismatch(f"entries {first} to {last} were emptied: the cut and the parse disagree")
+    return last
+
+
 def read_camt(stream: IO[bytes]) -> Iterator[ImportItem]:
     """Yield statements, entries and per-entry errors of a camt.053/.054 (or .052) file."""
+    yield from _read(stream, None)  # type: ignore[misc]  # numbers come only with a share
+
+
+def read_camt_share(stream: IO[bytes], share: Share) -> Iterator[ImportItem | int]:
+    """Like :func:`read_camt`, but an entry outside ``share`` is not read: its number is yielded instead.
+
+    ``stream`` is the file with the other readers' entries emptied and marked
+    (:class:`~reconciliation.importers.camt_split.HollowStream`). Raises SplitMismatch when an
+    entry of the share is marked, or one outside it is not: the cut and the parse disagree on
+    which element is which entry, so the numbering could not be trusted.
+    """
+    return _read(stream, share)
+
+
+def _read(stream: IO[bytes], share: Share | None) -> Iterator[ImportItem | int]:
     context = etree.iterparse(
         stream,
         events=("end",),
@@ -306,11 +348,18 @@ def read_camt(stream: IO[bytes]) -> Iterator[ImportItem]:
                     statement_index += 1
                     statement = _read_statement(parent, paths, statement_index)
                     yield statement
-                number += 1
-                try:
-                    yield _read_entry(el, paths, statement_index, number)
-                except LineRejected as exc:
-                    yield LineError(number, f"entry {number}: {exc}", statement_index)
+                if share is not None and (span := el.get(HOLLOW_MARK)) is not None:
+                    # Entries of another reader's block, emptied: their number goes on, unread.
+                    number = _skip_theirs(number, span, share)
+                    yield number
+                else:
+                    number += 1
+                    if share is not None and (number - 1) // share.block % share.workers != share.worker:
+                        raise SplitMismatch(f"entry {number} was not emptied: the cut and the parse disagree")
+                    try:
+                        yield _read_entry(el, paths, statement_index, number)
+                    except LineRejected as exc:
+                        yield LineError(number, f"entry {number}: {exc}", statement_index)
                 el.clear()
                 # Drop everything already read, header included, so memory stays flat.
                 while el.getprevious() is not None:
