@@ -13,6 +13,11 @@ import os
 
 workers = int(os.environ.get("FEEGATE_GUNICORN_WORKERS", os.cpu_count() or 2))
 worker_class = "gthread"
+#: Each worker listens on its own SO_REUSEPORT socket and the kernel spreads new connections
+#: across them. On one shared socket, Linux wakes the most recently idle worker first, so a
+#: burst of keep-alive connections (a portal's pool opening) all landed on one worker: 32 of 32
+#: measured, one core busy and the other idle for as long as the connections lived.
+reuse_port = True
 threads = int(os.environ.get("FEEGATE_GUNICORN_THREADS", 4))
 #: portal backends reuse connections; keep them open a little longer than a busy client's pause
 keepalive = int(os.environ.get("FEEGATE_GUNICORN_KEEPALIVE", 5))
