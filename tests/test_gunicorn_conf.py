@@ -28,9 +28,15 @@ def _free_port() -> int:
         return port
 
 
-def _sockets(pid: int) -> int:
-    fds = Path(f"/proc/{pid}/fd")
-    return sum(1 for fd in fds.iterdir() if os.readlink(fd).startswith("socket:"))
+def _connections_from(pid: int, client_ports: set[int]) -> int:
+    """How many of the clients' connections process ``pid`` holds (its sockets whose peer is one of them)."""
+    inodes = {os.readlink(fd)[len("socket:[") : -1] for fd in Path(f"/proc/{pid}/fd").iterdir()}
+    held = 0
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        peer_port = int(fields[2].split(":")[1], 16)
+        held += peer_port in client_ports and fields[9] in inodes
+    return held
 
 
 def _workers(master: int) -> list[int]:
@@ -91,20 +97,20 @@ def _answers(port: int) -> bool:
 
 def test_a_burst_of_keep_alive_connections_is_spread_over_the_workers(gunicorn):
     process, port = gunicorn
-    workers = _workers(process.pid)
-    idle = {pid: _sockets(pid) for pid in workers}
-    clients = [http.client.HTTPConnection("127.0.0.1", port, timeout=5) for _ in range(CONNECTIONS)]
+    clients = [http.client.HTTPConnection("127.0.0.1", port, timeout=30) for _ in range(CONNECTIONS)]
     try:
         for client in clients:  # all open before any is used, as a portal's pool opens
             client.connect()
         for client in clients:
             client.request("GET", "/no-such-page")
             assert client.getresponse().read()
-        held = {pid: _sockets(pid) - idle[pid] for pid in workers}
+        ports = {client.sock.getsockname()[1] for client in clients}
+        held = {pid: _connections_from(pid, ports) for pid in _workers(process.pid)}
     finally:
         for client in clients:
             client.close()
 
     # On one shared listening socket every connection went to the same worker. With a socket
     # per worker (reuse_port) the kernel spreads them; all 16 on one worker has odds of 1 in 32,768.
+    assert sum(held.values()) == CONNECTIONS
     assert min(held.values()) >= 1, held
