@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from functools import lru_cache
 
 from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
@@ -21,8 +22,14 @@ class LinkExpired(LinkInvalid):
 
 def serializer(salt: str) -> URLSafeTimedSerializer:
     """Return a serializer for one purpose; SECRET_KEYS are oldest to newest, for rotation."""
+    return _serializer(tuple(current_app.config["SECRET_KEYS"]), salt)
+
+
+@lru_cache(maxsize=32)
+def _serializer(secret_keys: tuple[str, ...], salt: str) -> URLSafeTimedSerializer:
+    # Built once per keys and purpose: every invoice response signs a checkout link.
     return URLSafeTimedSerializer(
-        current_app.config["SECRET_KEYS"], salt=salt, signer_kwargs={"digest_method": hashlib.sha256}
+        list(secret_keys), salt=salt, signer_kwargs={"digest_method": hashlib.sha256}
     )
 
 
