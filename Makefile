@@ -22,6 +22,8 @@ install: $(STAMP)
 
 # The Celery worker (with the beat scheduler embedded) runs beside the web server and stops with it.
 run: install
+	@# gunicorn's workers bind with SO_REUSEPORT, so a second server would share the port, not fail.
+	@$(BIN)/python -c "import socket, sys; sys.exit('$(HOST):$(PORT) is already in use: stop the other server first (or PORT=...)') if socket.socket().connect_ex(('$(HOST)', $(PORT))) == 0 else None"
 	$(FLASK) db upgrade
 	$(FLASK) seed-demo --base-url $(FEEGATE_BASE_URL) > instance/demo.txt
 	@echo
