@@ -85,8 +85,10 @@ def handle_unexpected(error: Exception) -> Response | tuple[str, int]:
     if isinstance(error, HTTPException):
         return handle_http_exception(error)
     if isinstance(error, DBAPIError) and error.connection_invalidated:
-        # The server ended the connection mid-request (a restart, failover): nothing was committed,
-        # the pool has been reset, and the same request will most likely succeed at once.
+        # The server ended the connection mid-request (a restart, failover): the pool has been reset
+        # and the same request will most likely succeed at once. A transaction that had not reached
+        # COMMIT was rolled back; a statement lost in flight (a COMMIT, or an invoice written alone
+        # in autocommit) may have been applied, so a retry without an Idempotency-Key may repeat it.
         log.warning("Database connection lost on %s %s: %s", request.method, request.path, error.orig)
         headers = {"Retry-After": "1"}
         if _wants_problem_json():

@@ -43,7 +43,6 @@ from psycopg._copy_base import TextFormatter  # psycopg's own COPY text rows: by
 from psycopg.abc import Transformer
 
 from reconciliation.importers import (
-    Direction,
     LineError,
     Share,
     Statement,
@@ -53,7 +52,7 @@ from reconciliation.importers import (
 )
 from reconciliation.importers.camt import SplitMismatch, read_camt_share
 from reconciliation.importers.camt_split import HollowStream
-from reconciliation.statement_writer import StatementWriter, entry_row
+from reconciliation.statement_writer import StatementWriter, count_entry, entry_row
 
 #: Smaller camt files are read in this process: the children's start would not pay for itself.
 PARALLEL_MIN_BYTES = 8 << 20
@@ -63,7 +62,6 @@ BLOCK = 4096  # entries per block: about 1.4 MB of XML and 0.8 MB of COPY text
 
 # What a worker sends: lists of operations, each a tuple whose first value is one of these.
 _ROWS, _TOTALS, _STATEMENT, _ERROR, _PROGRESS, _END, _MISMATCH, _FAILED, _DONE = range(9)
-_CREDIT = Direction.CREDIT
 
 OpenStatement = Callable[[Statement], StatementWriter | None]
 
@@ -278,12 +276,7 @@ class _Worker:
                 except ValueError as exc:
                     ops.append((_ERROR, LineError(item.entry_number, f"entry {item.entry_number}: {exc}")))
                     continue
-                self.entries += 1
-                if item.status == "BOOK":
-                    if item.direction is _CREDIT:
-                        self.total_credit += item.amount
-                    else:
-                        self.total_debit += item.amount
+                count_entry(self, item)
                 data = write_row(row)  # psycopg hands back a full buffer every 32 KiB
                 if data:
                     ops.append((_ROWS, bytes(data)))

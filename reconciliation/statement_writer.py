@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
 
@@ -27,6 +27,24 @@ ENTRY_COLUMNS = (
 
 _DIRECTION_VALUES = {direction: direction.value for direction in Direction}  # ``.value`` is slow per call
 _CREDIT = Direction.CREDIT
+
+
+class EntryCounts(Protocol):
+    """What a statement's import counts: its entries, and its booked credits and debits."""
+
+    entries: int
+    total_credit: int
+    total_debit: int
+
+
+def count_entry(counts: EntryCounts, line: StatementLine) -> None:
+    """Count one stored entry; only booked ones move the totals."""
+    counts.entries += 1
+    if line.status == "BOOK":
+        if line.direction is _CREDIT:
+            counts.total_credit += line.amount
+        else:
+            counts.total_debit += line.amount
 
 
 def entry_row(
@@ -104,13 +122,7 @@ class StatementWriter:
     def add(self, line: StatementLine) -> None:
         """Write one entry and count it; ValueError if it cannot be stored."""
         row = entry_row(line, self.statement_pk, self.account, self.fallback_day)
-        summary = self.summary
-        summary.entries += 1
-        if line.status == "BOOK":
-            if line.direction is _CREDIT:
-                summary.total_credit += line.amount
-            else:
-                summary.total_debit += line.amount
+        count_entry(self.summary, line)
         self.writer.write(row)
 
     def write_copy_text(self, data: bytes) -> None:
