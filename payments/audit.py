@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NotRequired, TypedDict, Unpack
 
 from sqlalchemy import Table, insert
 from sqlalchemy.orm import Session
@@ -15,48 +15,34 @@ _AUDIT_LOG: Table = AuditEntry.__table__  # type: ignore[assignment]
 _INSERT_AUDIT = insert(_AUDIT_LOG)
 
 
-def audit_row(
-    *,
-    actor: str,
-    action: str,
-    entity_type: str,
-    entity_id: str,
-    agency_id: int | None = None,
-    detail: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """Return the row of an audit entry made now.
+class AuditFields(TypedDict):
+    """What an audit entry says, named once for :func:`audit_row` and :func:`record_audit`.
 
     ``actor`` names who acted: ``api_key:<key_id>``, ``provider:<code>``, ``cli:<user>``
     or ``system:<job>``. ``detail`` must not hold secrets or personal data.
     """
+
+    actor: str
+    action: str
+    entity_type: str
+    entity_id: str
+    agency_id: NotRequired[int | None]
+    detail: NotRequired[dict[str, Any] | None]
+
+
+def audit_row(**fields: Unpack[AuditFields]) -> dict[str, Any]:
+    """Return the row of an audit entry made now."""
     return {
         "occurred_at": utcnow(),
-        "actor": actor,
-        "action": action,
-        "entity_type": entity_type,
-        "entity_id": entity_id,
-        "agency_id": agency_id,
-        "detail": detail or {},
+        "actor": fields["actor"],
+        "action": fields["action"],
+        "entity_type": fields["entity_type"],
+        "entity_id": fields["entity_id"],
+        "agency_id": fields.get("agency_id"),
+        "detail": fields.get("detail") or {},
     }
 
 
-def record_audit(
-    session: Session,
-    *,
-    actor: str,
-    action: str,
-    entity_type: str,
-    entity_id: str,
-    agency_id: int | None = None,
-    detail: dict[str, Any] | None = None,
-) -> None:
+def record_audit(session: Session, **fields: Unpack[AuditFields]) -> None:
     """Write an audit entry (see :func:`audit_row`) in the caller's transaction."""
-    row = audit_row(
-        actor=actor,
-        action=action,
-        entity_type=entity_type,
-        entity_id=entity_id,
-        agency_id=agency_id,
-        detail=detail,
-    )
-    session.execute(_INSERT_AUDIT, row)
+    session.execute(_INSERT_AUDIT, audit_row(**fields))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NotRequired, TypedDict, Unpack
 
 from sqlalchemy import Table, insert
 from sqlalchemy.orm import Session
@@ -33,46 +33,33 @@ class RecordedEvent:
     data: dict[str, Any]
 
 
-def event_row(
-    *,
-    agency_id: int,
-    event_type: str,
-    aggregate_type: str,
-    aggregate_id: str,
-    data: dict[str, Any],
-    created_at: datetime | None = None,
-) -> dict[str, Any]:
+class EventFields(TypedDict):
+    """What an event says, named once for :func:`event_row` and :func:`record_event`."""
+
+    agency_id: int
+    event_type: str
+    aggregate_type: str
+    aggregate_id: str
+    data: dict[str, Any]
+    created_at: NotRequired[datetime | None]
+
+
+def event_row(**fields: Unpack[EventFields]) -> dict[str, Any]:
     """Return the row of a new event with a fresh id (``evt_`` + uuid4 hex: its webhook-id)."""
     return {
         "id": f"evt_{uuid.uuid4().hex}",
-        "agency_id": agency_id,
-        "event_type": event_type,
-        "aggregate_type": aggregate_type,
-        "aggregate_id": aggregate_id,
-        "data": data,
-        "created_at": created_at or utcnow(),
+        "agency_id": fields["agency_id"],
+        "event_type": fields["event_type"],
+        "aggregate_type": fields["aggregate_type"],
+        "aggregate_id": fields["aggregate_id"],
+        "data": fields["data"],
+        "created_at": fields.get("created_at") or utcnow(),
     }
 
 
-def record_event(
-    session: Session,
-    *,
-    agency_id: int,
-    event_type: str,
-    aggregate_type: str,
-    aggregate_id: str,
-    data: dict[str, Any],
-    created_at: datetime | None = None,
-) -> RecordedEvent:
+def record_event(session: Session, **fields: Unpack[EventFields]) -> RecordedEvent:
     """Write one event in the caller's transaction; it exists exactly when the change commits."""
-    row = event_row(
-        agency_id=agency_id,
-        event_type=event_type,
-        aggregate_type=aggregate_type,
-        aggregate_id=aggregate_id,
-        data=data,
-        created_at=created_at,
-    )
+    row = event_row(**fields)
     session.execute(_INSERT_EVENT, row)
     return noted(session, row)
 
