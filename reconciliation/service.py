@@ -136,7 +136,7 @@ def import_statement(
     """Import a statement file once: record it, its statements and entries; report totals and errors.
 
     ``progress``, if given, is called with each number of bytes read from the file. ``parallel``
-    None lets a child process read a large camt file on PostgreSQL; True forces it where it is
+    None lets child processes read a large camt file on PostgreSQL; True forces it where it is
     possible at all (tests), False keeps the reading in this process.
     """
     with paused_gc():
