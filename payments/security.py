@@ -1,11 +1,39 @@
-"""Security headers on every response; a CSP nonce per HTML response."""
+"""Security headers on every response; a CSP nonce per HTML response; cookie sessions signed cheaply."""
 
 from __future__ import annotations
 
 import secrets
 
 from flask import Flask, g, request
+from flask.sessions import SecureCookieSessionInterface, SessionMixin
+from itsdangerous import URLSafeTimedSerializer
 from werkzeug.wrappers import Response
+
+
+class CookieSessionInterface(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, with the signing serializer built once per set of keys.
+
+    Flask builds a new one on every request, API calls included (which carry no cookie
+    and never touch the session): with saving an untouched session, 20 us of CPU of a
+    700 us invoice creation. The keys
+    are read on every request as Flask does, so a changed ``SECRET_KEY`` takes effect.
+    """
+
+    _built: tuple[tuple[object, ...], URLSafeTimedSerializer | None] = ((), None)
+
+    def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer | None:
+        keys = (app.secret_key, *(app.config["SECRET_KEY_FALLBACKS"] or ()))
+        built_for, serializer = self._built  # one tuple: threads read a consistent pair
+        if built_for != keys:
+            serializer = super().get_signing_serializer(app)
+            self._built = (keys, serializer)
+        return serializer
+
+    def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
+        # What Flask's own does for a session nobody touched (an API call's), without first
+        # reading seven cookie settings from the config.
+        if session or session.modified or session.accessed:
+            super().save_session(app, session, response)
 
 
 def csp_nonce() -> str:
@@ -35,8 +63,9 @@ def _content_security_policy(nonce: str, production: bool) -> str:
 
 
 def init_app(app: Flask) -> None:
-    """Add the headers after every request."""
+    """Add the headers after every request; sign session cookies with a serializer built once."""
     production = app.config.get("ENV_NAME") == "production"
+    app.session_interface = CookieSessionInterface()
 
     @app.context_processor
     def _nonce() -> dict[str, object]:
