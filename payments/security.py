@@ -6,6 +6,7 @@ import secrets
 
 from flask import Flask, g, request
 from flask.sessions import SecureCookieSessionInterface, SessionMixin
+from flask.wrappers import Response as FlaskResponse
 from itsdangerous import URLSafeTimedSerializer
 from werkzeug.wrappers import Response
 
@@ -29,7 +30,7 @@ class CookieSessionInterface(SecureCookieSessionInterface):
             self._built = (keys, serializer)
         return serializer
 
-    def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
+    def save_session(self, app: Flask, session: SessionMixin, response: FlaskResponse) -> None:
         # What Flask's own does for a session nobody touched (an API call's), without first
         # reading seven cookie settings from the config.
         if session or session.modified or session.accessed:
