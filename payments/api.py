@@ -13,7 +13,7 @@ from werkzeug.wrappers import Response
 
 from . import idempotency, service
 from .auth import authenticate_request, current_actor, current_agency
-from .db import autocommit_next_statement, get_session
+from .db import autocommit_next_statement, commit, get_session
 from .error_handlers import ProblemSchema
 from .errors import PROBLEM_JSON
 from .schemas import (
@@ -79,7 +79,7 @@ def run_idempotent(
         if one_statement:
             autocommit_next_statement(session)
         status, data, location = work()
-        session.commit()
+        commit(session)
         return _json(status, current_app.json.dumps(data), location)
     fp = idempotency.fingerprint(request.method, request.path, request.get_json(silent=True))
     claimed = idempotency.claim(session, current_agency().id, key, fp)
