@@ -10,10 +10,15 @@ from sqlalchemy import event, func, inspect, select
 from payments import repository, service
 from payments.change_log import change
 from payments.models import AuditEntry, Invoice, InvoiceItem
-from payments.schemas import InvoiceCreateSchema
+from payments.schemas import CreateInvoice, InvoiceCreateSchema
 from tests.conftest import requires_postgres
 from tests.factories import create_invoice, invoice_body
 from webhooks.models import OutboxEvent
+
+
+def _command(agency, **overrides) -> CreateInvoice:
+    body = invoice_body(return_url=f"{agency.origin}/ket-qua", **overrides)
+    return CreateInvoice.from_body(InvoiceCreateSchema().load(body))
 
 
 @pytest.fixture
@@ -39,7 +44,7 @@ def test_create_invoice_api_event_data_equals_response_body(client, agency, sess
 
 def test_create_invoice_service_returns_flushed_invoice_with_its_rows(agency, app_session):
     session = app_session
-    command = InvoiceCreateSchema().load(invoice_body(return_url=f"{agency.origin}/ket-qua"))
+    command = _command(agency)
     agency_row = repository.get_agency_by_code(session, agency.code)
     audits_before = session.scalar(select(func.count()).select_from(AuditEntry))
 
@@ -69,7 +74,7 @@ def test_create_invoice_api_rejected_body_writes_nothing(client, agency, session
 
 def test_create_invoice_returns_the_stored_invoice_with_its_items(agency, app_session):
     session = app_session
-    command = InvoiceCreateSchema().load(invoice_body(return_url=f"{agency.origin}/ket-qua"))
+    command = _command(agency)
     agency_row = repository.get_agency_by_code(session, agency.code)
 
     invoice = service.create_invoice(session, agency_row, command, actor="test")
@@ -131,7 +136,7 @@ def test_create_invoice_writes_every_row_in_one_statement_on_postgresql(agency, 
          "sub_item_code": "2665"}
         for n in range(item_count)
     ]  # fmt: skip
-    command = InvoiceCreateSchema().load(invoice_body(return_url=f"{agency.origin}/ket-qua", items=lines))
+    command = _command(agency, items=lines)
     agency_row = repository.get_agency_by_code(session, agency.code)
     session.commit()
     statements: list[str] = []
@@ -226,7 +231,7 @@ def test_statement_run_alone_fails_like_any_other_and_leaves_the_connection_tran
     with app.app_context():
         session = db.get_session()
         agency_row = repository.get_agency_by_code(session, agency.code)
-        command = InvoiceCreateSchema().load(invoice_body(return_url=f"{agency.origin}/ket-qua"))
+        command = _command(agency)
         first = service.create_invoice_with_data(session, agency_row, command, actor="test")
         session.commit()
         monkeypatch.setattr(service, "new_public_id", lambda _prefix: first.public_id)
