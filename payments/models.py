@@ -96,7 +96,10 @@ class Invoice(Base):
 
     agency: Mapped[Agency] = relationship(lazy="raise", primaryjoin="foreign(Invoice.agency_id) == Agency.id")
     items: Mapped[list[InvoiceItem]] = relationship(
-        lazy="selectin", order_by="InvoiceItem.position", cascade="all, delete-orphan"
+        lazy="selectin",
+        order_by="InvoiceItem.position",
+        cascade="all, delete-orphan",
+        primaryjoin="Invoice.id == foreign(InvoiceItem.invoice_id)",
     )
 
 
@@ -107,7 +110,8 @@ class InvoiceItem(Base):
     __table_args__ = (CheckConstraint("amount > 0", name="amount_positive"),)
 
     id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
-    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"), index=True)
+    #: no foreign key (migration 0009): written by the statement that inserts its invoice, never deleted
+    invoice_id: Mapped[int] = mapped_column(BigIntId, index=True)
     position: Mapped[int] = mapped_column(Integer)
     fee_code: Mapped[str] = mapped_column(String(32))
     description: Mapped[str] = mapped_column(String(255))

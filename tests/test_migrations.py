@@ -74,7 +74,7 @@ def test_payments_refuse_delete_so_no_settlement_loses_its_payment(app, agency):
             assert conn.execute(text("SELECT count(*) FROM payments")).scalar() == 1
 
 
-def test_agencies_refuse_delete_as_invoices_audit_and_events_have_no_foreign_key(app, agency, client):
+def test_agencies_and_invoices_refuse_delete_as_rows_pointing_at_them_have_no_key(app, agency, client):
     import pytest
     from sqlalchemy import inspect, select, text
     from sqlalchemy.exc import DatabaseError
@@ -89,17 +89,21 @@ def test_agencies_refuse_delete_as_invoices_audit_and_events_have_no_foreign_key
         with pytest.raises(DatabaseError, match="never deleted"):
             with engine.begin() as conn:
                 conn.execute(text("DELETE FROM agencies"))
+        with pytest.raises(DatabaseError, match="never deleted"):
+            with engine.begin() as conn:
+                conn.execute(text("DELETE FROM invoices"))
         with engine.begin() as conn:
             conn.execute(text("UPDATE agencies SET name = 'renamed'"))  # only deletion is refused
             assert conn.execute(text("SELECT count(*) FROM agencies")).scalar() == 1
             assert conn.execute(text("SELECT count(*) FROM invoices")).scalar() == 1
         schema = inspect(engine)
-        for table in ("invoices", "audit_log", "outbox_events"):
-            assert "agencies" not in {fk["referred_table"] for fk in schema.get_foreign_keys(table)}
+        for table in ("invoices", "audit_log", "outbox_events", "invoice_items"):
+            assert schema.get_foreign_keys(table) == []
         assert "agencies" in {fk["referred_table"] for fk in schema.get_foreign_keys("payments")}
-        with Session(engine) as session:  # the relationship joins without the key
+        with Session(engine) as session:  # the relationships join without the keys
             invoice = session.scalars(select(Invoice).options(joinedload(Invoice.agency))).one()
             assert invoice.agency.code == "HCM-TP"
+            assert [item.position for item in invoice.items] == [0, 1]
 
 
 def test_current_alembic_head_file_names_the_single_head():
@@ -153,7 +157,7 @@ def test_0009_upgrades_and_downgrades_a_populated_sqlite_database(tmp_path):
 
         before = triggers()
         command.upgrade(alembic_config(), "0009")
-        assert triggers() == before | {"agencies_never_deleted"}
+        assert triggers() == before | {"agencies_never_deleted", "invoices_never_deleted"}
         command.downgrade(alembic_config(), "0008")
         assert triggers() == before
         command.upgrade(alembic_config(), "0009")
