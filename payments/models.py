@@ -75,7 +75,8 @@ class Invoice(Base):
 
     id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
     public_id: Mapped[str] = mapped_column(String(32), unique=True)
-    agency_id: Mapped[int] = mapped_column(ForeignKey("agencies.id"))
+    #: no foreign key (migration 0009: it locked the agency row on every insert); agencies are never deleted
+    agency_id: Mapped[int] = mapped_column(BigIntId)
     reference: Mapped[str] = mapped_column(String(64))
     description: Mapped[str] = mapped_column(String(255))
     total: Mapped[int] = mapped_column(BigInteger)
@@ -93,9 +94,12 @@ class Invoice(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
-    agency: Mapped[Agency] = relationship(lazy="raise")
+    agency: Mapped[Agency] = relationship(lazy="raise", primaryjoin="foreign(Invoice.agency_id) == Agency.id")
     items: Mapped[list[InvoiceItem]] = relationship(
-        lazy="selectin", order_by="InvoiceItem.position", cascade="all, delete-orphan"
+        lazy="selectin",
+        order_by="InvoiceItem.position",
+        cascade="all, delete-orphan",
+        primaryjoin="Invoice.id == foreign(InvoiceItem.invoice_id)",
     )
 
 
@@ -106,7 +110,8 @@ class InvoiceItem(Base):
     __table_args__ = (CheckConstraint("amount > 0", name="amount_positive"),)
 
     id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
-    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"), index=True)
+    #: no foreign key (migration 0009): written by the statement that inserts its invoice, never deleted
+    invoice_id: Mapped[int] = mapped_column(BigIntId, index=True)
     position: Mapped[int] = mapped_column(Integer)
     fee_code: Mapped[str] = mapped_column(String(32))
     description: Mapped[str] = mapped_column(String(255))
@@ -166,7 +171,7 @@ class AuditEntry(Base):
     action: Mapped[str] = mapped_column(String(64))
     entity_type: Mapped[str] = mapped_column(String(32))
     entity_id: Mapped[str] = mapped_column(String(64), index=True)
-    agency_id: Mapped[int | None] = mapped_column(ForeignKey("agencies.id"))
+    agency_id: Mapped[int | None] = mapped_column(BigIntId)  # no foreign key: see Invoice.agency_id
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from payments.db import Base, BigIntId, UTCDateTime, utcnow
@@ -44,7 +44,7 @@ class OutboxEvent(Base):
     __table_args__ = (Index("ix_outbox_events_agency_created", "agency_id", "created_at"),)
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)  # "evt_" + uuid4 hex; the webhook-id
-    agency_id: Mapped[int] = mapped_column(ForeignKey("agencies.id"))
+    agency_id: Mapped[int] = mapped_column(BigIntId)  # no foreign key (migration 0009): see Invoice.agency_id
     event_type: Mapped[str] = mapped_column(String(64))
     aggregate_type: Mapped[str] = mapped_column(String(32))
     aggregate_id: Mapped[str] = mapped_column(String(64))
