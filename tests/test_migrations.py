@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import DatabaseError
 
 from payments.db import Base, get_db
+
+
+def _refuses(engine: Engine, statement: str, reason: str = "never deleted") -> None:
+    with pytest.raises(DatabaseError, match=reason):
+        with engine.begin() as conn:
+            conn.execute(text(statement))
 
 
 def test_migrations_at_head_match_models(app):
@@ -18,22 +27,15 @@ def test_migrations_at_head_match_models(app):
 
 
 def test_audit_log_refuses_update_and_delete(app, agency):
-    import pytest
-    from sqlalchemy import text
-    from sqlalchemy.exc import DatabaseError
 
     with app.app_context():
         engine = get_db().engine
         for statement in ("UPDATE audit_log SET actor = 'x'", "DELETE FROM audit_log"):
-            with pytest.raises(DatabaseError, match="append-only"):
-                with engine.begin() as conn:
-                    conn.execute(text(statement))
+            _refuses(engine, statement, "append-only")
 
 
 def test_bank_statements_refuse_delete_as_their_entries_have_no_foreign_key(app, agency, tmp_path):
-    import pytest
     from sqlalchemy import text
-    from sqlalchemy.exc import DatabaseError
 
     from payments.db import get_session
     from reconciliation.service import import_statement
@@ -45,18 +47,14 @@ def test_bank_statements_refuse_delete_as_their_entries_have_no_foreign_key(app,
         import_statement(session, camt_file(tmp_path, "s", [SyntheticEntry("100000")]), actor="test")
         session.commit()
         engine = get_db().engine
-        with pytest.raises(DatabaseError, match="never deleted"):
-            with engine.begin() as conn:
-                conn.execute(text("DELETE FROM bank_statements"))
+        _refuses(engine, "DELETE FROM bank_statements")
         with engine.begin() as conn:
             conn.execute(text("UPDATE bank_statements SET balance_check = 'ok'"))  # only deletion is refused
             assert conn.execute(text("SELECT count(*) FROM statement_entries")).scalar() == 1
 
 
 def test_payments_refuse_delete_so_no_settlement_loses_its_payment(app, agency):
-    import pytest
     from sqlalchemy import select, text
-    from sqlalchemy.exc import DatabaseError
     from sqlalchemy.orm import Session
 
     from payments.models import Agency
@@ -67,17 +65,13 @@ def test_payments_refuse_delete_so_no_settlement_loses_its_payment(app, agency):
         with Session(engine) as session:
             paid_payment(session, session.scalars(select(Agency)).one(), "FGAAAAAAAAAA")
             session.commit()
-        with pytest.raises(DatabaseError, match="never deleted"):
-            with engine.begin() as conn:
-                conn.execute(text("DELETE FROM payments"))
+        _refuses(engine, "DELETE FROM payments")
         with engine.connect() as conn:
             assert conn.execute(text("SELECT count(*) FROM payments")).scalar() == 1
 
 
 def test_agencies_and_invoices_refuse_delete_as_rows_pointing_at_them_have_no_key(app, agency, client):
-    import pytest
     from sqlalchemy import inspect, select, text
-    from sqlalchemy.exc import DatabaseError
     from sqlalchemy.orm import Session, joinedload
 
     from payments.models import Invoice
@@ -86,12 +80,8 @@ def test_agencies_and_invoices_refuse_delete_as_rows_pointing_at_them_have_no_ke
     create_invoice(client, agency)  # an invoice, its audit entry and its event point at the agency
     with app.app_context():
         engine = get_db().engine
-        with pytest.raises(DatabaseError, match="never deleted"):
-            with engine.begin() as conn:
-                conn.execute(text("DELETE FROM agencies"))
-        with pytest.raises(DatabaseError, match="never deleted"):
-            with engine.begin() as conn:
-                conn.execute(text("DELETE FROM invoices"))
+        _refuses(engine, "DELETE FROM agencies")
+        _refuses(engine, "DELETE FROM invoices")
         with engine.begin() as conn:
             conn.execute(text("UPDATE agencies SET name = 'renamed'"))  # only deletion is refused
             assert conn.execute(text("SELECT count(*) FROM agencies")).scalar() == 1
